@@ -1,0 +1,10 @@
+"""Corpus pipeline: collect -> scrub -> format -> partition, each a plain function.
+
+    from node0_ops.corpus.collect import collect_town
+    from node0_ops.corpus.scrub import Scrubber
+    from node0_ops.corpus.format_sft import build_examples
+    from node0_ops.corpus.dpo import build_dpo_pairs
+    from node0_ops.corpus.partition import partition_corpus
+
+Data contracts between the stages live in :mod:`node0_ops.corpus.schema`.
+"""

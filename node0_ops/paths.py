@@ -1,0 +1,85 @@
+"""Where gastown-finetune reads and writes.
+
+State directory (everything the system writes: lineage DuckDB, artifacts,
+Dagster home with sqlite storage):
+    ``--state-dir`` flag  >  ``GASTOWN_FT_HOME``  >  ``~/.local/state/gastown-finetune``
+
+Town root (what the corpus is built from), following Gas Town's convention:
+    ``--town`` flag  >  ``GT_ROOT``  >  the embedded sample town, copied once
+    into ``<state>/town`` so deploys and edits never touch package data.
+
+Usage::
+
+    from node0_ops.paths import state_dir, town_root, lineage_db_path
+    db = lineage_db_path()            # <state>/lineage.duckdb
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+STATE_ENV = "GASTOWN_FT_HOME"
+TOWN_ENV = "GT_ROOT"
+EMBEDDED_TOWN = Path(__file__).resolve().parent / "sample_town"
+
+
+def state_dir(override: str | os.PathLike | None = None) -> Path:
+    """Return (and create) the state directory.
+
+    Args:
+        override: explicit path (the CLI's ``--state-dir``); wins over the env var.
+    """
+    raw = override or os.environ.get(STATE_ENV) or Path.home() / ".local/state/gastown-finetune"
+    path = Path(raw).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def lineage_db_path(state: str | os.PathLike | None = None) -> Path:
+    """Path of the DuckDB lineage/registry database inside the state directory."""
+    return state_dir(state) / "lineage.duckdb"
+
+
+def artifacts_dir(kind: str, state: str | os.PathLike | None = None) -> Path:
+    """``<state>/artifacts/<kind>``, created. ``kind`` is e.g. ``corpus``, ``adapters``, ``exports``."""
+    path = state_dir(state) / "artifacts" / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def dagster_home(state: str | os.PathLike | None = None) -> Path:
+    """``<state>/dagster_home`` with a ``dagster.yaml`` that keeps run history in sqlite there."""
+    home = state_dir(state) / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text(
+            "storage:\n  sqlite:\n    base_dir: " + str(home / "storage") + "\n"
+            "telemetry:\n  enabled: false\n"
+            "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
+            "  config:\n    tag_concurrency_limits: []\n"
+            "concurrency:\n  pools:\n    default_limit: 1\n"
+        )
+    return home
+
+
+def town_root(override: str | os.PathLike | None = None, state: str | os.PathLike | None = None) -> Path:
+    """Resolve the Gas Town root.
+
+    Raises:
+        FileNotFoundError: when an explicit town (flag or ``GT_ROOT``) does not exist;
+            the message says how to point at a real town or fall back to the sample.
+    """
+    raw = override or os.environ.get(TOWN_ENV)
+    if raw:
+        path = Path(raw).expanduser().resolve()
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"town root {path} does not exist: set GT_ROOT (or --town) to your Gas Town "
+                f"directory (the one holding CLAUDE.md and settings/), or unset it to use the embedded sample town"
+            )
+        return path
+    copy = state_dir(state) / "town"
+    if not copy.exists():
+        shutil.copytree(EMBEDDED_TOWN, copy)
+    return copy

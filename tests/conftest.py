@@ -1,0 +1,52 @@
+"""Shared fixtures: isolated state dirs, the embedded town, and the real-data root.
+
+Real-data tests use the ``real_root`` fixture: they skip with a reason when
+``../shared/gastown-real`` is absent, and fail instead when
+``GTFT_REQUIRE_REAL_DATA=1`` (set by ``.ci/run``).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_ROOT = Path(os.environ.get("GTFT_REAL_DATA", REPO.parent / "shared" / "gastown-real"))
+FORMATS_DOC = REAL_ROOT.parent / "docs" / "gastown-formats.md"
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch) -> Path:
+    """A fresh state dir, exported as GASTOWN_FT_HOME for the test."""
+    path = tmp_path / "state"
+    path.mkdir()
+    monkeypatch.setenv("GASTOWN_FT_HOME", str(path))
+    monkeypatch.delenv("GT_ROOT", raising=False)
+    return path
+
+
+@pytest.fixture
+def sample_town(tmp_path) -> Path:
+    """A writable copy of the embedded sample town."""
+    import shutil
+
+    from node0_ops.paths import EMBEDDED_TOWN
+
+    dst = tmp_path / "town"
+    shutil.copytree(EMBEDDED_TOWN, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def real_root() -> Path:
+    """``../shared/gastown-real``; skip (or fail under CI's flag) when absent."""
+    if not REAL_ROOT.is_dir():
+        msg = f"real Gas Town data not found at {REAL_ROOT} (CI provides ../shared/gastown-real)"
+        if os.environ.get("GTFT_REQUIRE_REAL_DATA") == "1":
+            pytest.fail(msg + "; GTFT_REQUIRE_REAL_DATA=1 makes this a failure")
+        pytest.skip(msg)
+    return REAL_ROOT
