@@ -47,6 +47,18 @@ def artifacts_dir(kind: str, state: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def cache_dir(kind: str) -> Path:
+    """Shared, state-independent cache ``$GTFT_CACHE/<kind>`` (default ``~/.cache/gastown-finetune``).
+
+    Holds derived, reproducible files (converted base models) so that fresh state dirs,
+    e.g. one per test, do not redo a 16 s GGUF conversion.
+    """
+    root = Path(os.environ.get("GTFT_CACHE") or Path.home() / ".cache/gastown-finetune").expanduser()
+    path = root / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def dagster_home(state: str | os.PathLike | None = None) -> Path:
     """``<state>/dagster_home`` with a ``dagster.yaml`` that keeps run history in sqlite there."""
     home = state_dir(state) / "dagster_home"
@@ -56,8 +68,6 @@ def dagster_home(state: str | os.PathLike | None = None) -> Path:
         cfg.write_text(
             "storage:\n  sqlite:\n    base_dir: " + str(home / "storage") + "\n"
             "telemetry:\n  enabled: false\n"
-            "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
-            "  config:\n    tag_concurrency_limits: []\n"
             "concurrency:\n  pools:\n    default_limit: 1\n"
         )
     return home

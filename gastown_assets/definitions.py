@@ -1,0 +1,27 @@
+"""The gastown-finetune code location: every asset, check, job, sensor and resource.
+
+Loads without importing torch (a test proves it): heavy work happens inside resources at run time.
+"""
+
+import dagster as dg
+
+from gastown_assets.defs.corpus import assets as corpus_assets
+from gastown_assets.defs.corpus import checks as corpus_checks
+from resources import LineageResource, ScrubberResource, TownResource
+
+corpus_job = dg.define_asset_job(
+    "corpus_job", selection=dg.AssetSelection.assets("collected_records", "scrubbed_records", "corpus_version"),
+    description="Collect, scrub, format and version the corpus of the configured town.")
+
+
+def build_resources() -> dict:
+    """Resources from the environment (GASTOWN_FT_HOME, GT_ROOT)."""
+    return {"lineage": LineageResource(), "town": TownResource(), "scrubber": ScrubberResource()}
+
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([corpus_assets]),
+    asset_checks=dg.load_asset_checks_from_modules([corpus_checks]),
+    jobs=[corpus_job],
+    resources=build_resources(),
+)

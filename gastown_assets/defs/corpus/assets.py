@@ -1,0 +1,90 @@
+"""Corpus assets: collect -> scrub -> format (SFT, DPO) -> version -> role x task partitions."""
+
+import json
+from collections import Counter
+
+import dagster as dg
+
+from gastown_assets.defs.corpus.partitions import role_task_partitions
+from node0_ops.corpus import pipeline, store
+from resources import LineageResource, ScrubberResource, TownResource
+
+GROUP = "corpus"
+
+
+def _table_md(counts: dict[tuple[str, str], int], rows: list[str], cols: list[str]) -> str:
+    head = "| role | " + " | ".join(cols) + " | total |\n|---" * 1 + "|---" * (len(cols) + 1) + "|\n"
+    body = ""
+    for r in rows:
+        vals = [counts.get((r, c), 0) for c in cols]
+        body += f"| {r} | " + " | ".join(str(v) for v in vals) + f" | {sum(vals)} |\n"
+    return head + body
+
+
+@dg.asset(group_name=GROUP, kinds={"duckdb", "python"})
+def collected_records(context: dg.AssetExecutionContext, town: TownResource, lineage: LineageResource) -> dg.MaterializeResult:
+    """Every source record of the town (transcripts, conventions, formulas, beads, events, settings) with provenance."""
+    root = town.root_path()
+    summary = pipeline.collect_stage(lineage.db(), root, town.extra_paths(), town.transcript_paths())
+    if summary["n_records"] == 0:
+        raise dg.Failure(description=f"no records collected from {root}: is it a Gas Town root (CLAUDE.md, .beads/, settings/)?",
+                         metadata={"town_root": str(root), "n_quarantined": summary["n_quarantined"]})
+    context.log.info(f"collected {summary['n_records']} records, {summary['n_quarantined']} quarantined")
+    return dg.MaterializeResult(metadata={
+        "town_root": str(root), "n_sources": summary["n_sources"], "n_records": summary["n_records"],
+        "n_quarantined": summary["n_quarantined"], "collection_id": summary["collection_id"],
+        "records_by_kind": dg.MetadataValue.json(summary["records_by_kind"]),
+        "quarantine_reasons": dg.MetadataValue.json(summary.get("quarantine_reasons", {})),
+    })
+
+
+@dg.asset(group_name=GROUP, deps=[collected_records], kinds={"duckdb", "presidio"})
+def scrubbed_records(context: dg.AssetExecutionContext, lineage: LineageResource, scrubber: ScrubberResource) -> dg.MaterializeResult:
+    """Current records with secrets and PII replaced by typed placeholders; redactions logged (never the secret)."""
+    summary = pipeline.scrub_stage(lineage.db(), scrubber.build())
+    return dg.MaterializeResult(metadata={
+        "n_scrubbed_now": summary["n_scrubbed_now"], "n_current": summary["n_current"],
+        "redactions_by_entity": dg.MetadataValue.json(summary["redactions_by_entity"]),
+        "seconds": summary["seconds"],
+    })
+
+
+@dg.asset(group_name=GROUP, deps=[scrubbed_records], kinds={"duckdb", "python"})
+def corpus_version(context: dg.AssetExecutionContext, lineage: LineageResource, town: TownResource) -> dg.MaterializeResult:
+    """Role/task-tagged SFT examples and DPO pairs, deduplicated and split by source, as one content-hashed version."""
+    summary = pipeline.format_stage(lineage.db(), town_root=str(town.root_path()), out_dir=lineage.artifacts("corpus"))
+    if summary["n_examples"] == 0:
+        raise dg.Failure(description="the corpus is empty: no source produced an example",
+                         metadata={"records_by_kind": dg.MetadataValue.json(summary.get("records_by_kind", {}))})
+    cells = {tuple(k.split("/")): v for k, v in summary["by_role_task"].items()}
+    roles = sorted({r for r, _ in cells})
+    tasks = sorted({t for _, t in cells})
+    return dg.MaterializeResult(
+        metadata={
+            "corpus_version": summary["corpus_version"],
+            "n_examples": summary["n_examples"], "n_dpo_pairs": summary["n_pairs"],
+            "by_split": dg.MetadataValue.json(summary["by_split"]),
+            "dpo_by_failure_mode": dg.MetadataValue.json(summary["pairs_by_failure_mode"]),
+            "duplicates_removed": summary["n_duplicates"], "n_flags": summary["n_flags"],
+            "role_x_task": dg.MetadataValue.md(_table_md(cells, roles, tasks)),
+            "export_dir": dg.MetadataValue.path(summary["export_dir"]),
+        },
+        data_version=dg.DataVersion(summary["corpus_version"]),
+    )
+
+
+@dg.asset(group_name=GROUP, deps=[corpus_version], partitions_def=role_task_partitions, kinds={"jsonl"})
+def corpus_partition(context: dg.AssetExecutionContext, lineage: LineageResource) -> dg.MaterializeResult:
+    """One role x task slice of the latest corpus version, exported as TRL-ready JSONL per split."""
+    keys = context.partition_key.keys_by_dimension
+    role, task = keys["role"], keys["task"]
+    db = lineage.db()
+    version = store.latest_corpus_version(db)
+    if version is None:
+        raise dg.Failure(description="no corpus version yet: materialize corpus_version first")
+    out = lineage.artifacts("corpus") / version / "partitions" / f"{role}__{task}"
+    counts = pipeline.export_slice(db, version, out, role=role, task=task)
+    return dg.MaterializeResult(metadata={
+        "corpus_version": version, "role": role, "task": task, "path": dg.MetadataValue.path(str(out)),
+        **{f"n_{k}": v for k, v in sorted(counts.items())},
+    })

@@ -1,0 +1,112 @@
+"""Corpus asset checks: secrets re-scan (blocking), split leakage (blocking), coverage and flags (warn)."""
+
+import json
+
+import dagster as dg
+
+from gastown_assets.defs.corpus.assets import collected_records, corpus_version, scrubbed_records
+from node0_ops.corpus import store
+from node0_ops.corpus.schema import ROLES, TASKS
+from resources import LineageResource, ScrubberResource
+
+MIN_EXAMPLES_PER_ROLE = 5
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
+def _hits_table(hits: list[tuple[str, str]]) -> dict:
+    by_type: dict[str, int] = {}
+    for _, ent in hits:
+        by_type[ent] = by_type.get(ent, 0) + 1
+    return by_type
+
+
+@dg.asset_check(asset=scrubbed_records, blocking=True)
+def scrubbed_records_no_secrets(lineage: LineageResource, scrubber: ScrubberResource) -> dg.AssetCheckResult:
+    """Re-scan every scrubbed record with the scrubber's rules; any finding fails (blocks downstream)."""
+    scan = scrubber.build().scan
+    hits = []
+    for rec in store.load_current_records(lineage.db(), scrubbed=True):
+        for text in _strings(rec.payload):
+            hits += [(rec.record_id, f.entity_type) for f in scan(text)]
+    return dg.AssetCheckResult(passed=not hits, metadata={
+        "n_findings": len(hits), "findings_by_entity": dg.MetadataValue.json(_hits_table(hits)),
+        "records_with_findings": dg.MetadataValue.json(sorted({r for r, _ in hits})[:50])})
+
+
+@dg.asset_check(asset=corpus_version, blocking=True)
+def corpus_version_no_secrets(lineage: LineageResource, scrubber: ScrubberResource) -> dg.AssetCheckResult:
+    """Re-scan every example and DPO pair of the latest corpus version; any finding fails."""
+    db = lineage.db()
+    version = store.latest_corpus_version(db)
+    scan = scrubber.build().scan
+    hits = []
+    for ex in store.load_examples(db, version):
+        hits += [(ex["example_id"], f.entity_type) for t in _strings([ex["messages"], ex["text"]]) for f in scan(t)]
+    for p in store.load_pairs(db, version):
+        hits += [(p["pair_id"], f.entity_type) for t in _strings([p["prompt"], p["chosen"], p["rejected"]]) for f in scan(t)]
+    return dg.AssetCheckResult(passed=not hits, metadata={
+        "corpus_version": version, "n_findings": len(hits),
+        "findings_by_entity": dg.MetadataValue.json(_hits_table(hits)),
+        "items_with_findings": dg.MetadataValue.json(sorted({i for i, _ in hits})[:50])})
+
+
+@dg.asset_check(asset=corpus_version, blocking=True)
+def corpus_version_split_isolation(lineage: LineageResource) -> dg.AssetCheckResult:
+    """No source (session, bead, formula, file) appears in more than one split."""
+    db = lineage.db()
+    version = store.latest_corpus_version(db)
+    leaks = db.query("""
+        select source_key, list(distinct split) as splits from (
+          select e.source_key, e.split from examples e join corpus_version_members m
+            on m.item_id = e.example_id and m.item_kind = 'example' where m.corpus_version = ?
+          union all
+          select p.source_key, p.split from dpo_pairs p join corpus_version_members m
+            on m.item_id = p.pair_id and m.item_kind = 'dpo_pair' where m.corpus_version = ?)
+        group by 1 having count(distinct split) > 1""", [version, version])
+    return dg.AssetCheckResult(passed=not leaks, metadata={
+        "corpus_version": version, "n_leaking_sources": len(leaks),
+        "leaks": dg.MetadataValue.json([{"source_key": r["source_key"], "splits": list(r["splits"])} for r in leaks[:50]])})
+
+
+@dg.asset_check(asset=corpus_version)
+def corpus_version_role_coverage(lineage: LineageResource) -> dg.AssetCheckResult:
+    """Warn when a role or task has fewer than MIN_EXAMPLES_PER_ROLE training examples."""
+    db = lineage.db()
+    version = store.latest_corpus_version(db)
+    rows = store.load_examples(db, version, split="train")
+    by_role = {r: sum(1 for e in rows if e["role"] == r) for r in ROLES}
+    by_task = {t: sum(1 for e in rows if e["task"] == t) for t in TASKS}
+    gaps = [f"role {k}: {v}" for k, v in by_role.items() if v < MIN_EXAMPLES_PER_ROLE]
+    gaps += [f"task {k}: {v}" for k, v in by_task.items() if v < MIN_EXAMPLES_PER_ROLE]
+    return dg.AssetCheckResult(passed=not gaps, severity=dg.AssetCheckSeverity.WARN, metadata={
+        "train_by_role": dg.MetadataValue.json(by_role), "train_by_task": dg.MetadataValue.json(by_task),
+        "gaps": dg.MetadataValue.json(gaps)})
+
+
+@dg.asset_check(asset=corpus_version)
+def corpus_version_convention_flags(lineage: LineageResource) -> dg.AssetCheckResult:
+    """Warn on contradictions between convention sources and on reverted files (review before training)."""
+    db = lineage.db()
+    version = store.latest_corpus_version(db)
+    flags = db.query("select kind, path_a, path_b, detail from corpus_flags where corpus_version = ?", [version])
+    return dg.AssetCheckResult(passed=not flags, severity=dg.AssetCheckSeverity.WARN, metadata={
+        "n_flags": len(flags), "flags": dg.MetadataValue.json(flags[:50])})
+
+
+@dg.asset_check(asset=collected_records)
+def collected_records_quarantine(lineage: LineageResource) -> dg.AssetCheckResult:
+    """Warn when bad input was quarantined (the run still completes with every good record)."""
+    rows = lineage.db().query("""select q.path, q.position, q.reason from quarantine q
+        where q.collected_at = (select max(created_at) from collections)""")
+    return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.WARN, metadata={
+        "n_quarantined": len(rows), "sample": dg.MetadataValue.json(rows[:20])})

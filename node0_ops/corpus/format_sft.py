@@ -1,0 +1,84 @@
+"""Format stage: scrubbed ``Record`` s -> role/task-tagged SFT ``Example`` s.
+
+Generators (one module each, all returning ``(examples, skipped)``):
+
+- :mod:`examples_transcript` — windows of successful sessions (outcome from the transcript)
+- :mod:`examples_beads`      — bead-management / planning with real ``bd`` syntax
+- :mod:`examples_formula`    — formula Q&A and authoring (patrol formulas -> patrol-decision)
+- :mod:`examples_docs`       — conventions Q&A from rules, role configs, and ``text`` documents
+
+Chat examples use the OpenAI ``messages`` shape (system role card, user, assistant with
+``tool_calls``, ``tool`` results); documents are ``kind="text"``. Records that cannot give a
+correct example are skipped with a reason rather than filled in.
+
+Usage::
+
+    from node0_ops.corpus.format_sft import build_examples, format_records
+    examples = build_examples(records)
+    result = format_records(records)        # also: result.skipped, result.counts()
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from node0_ops.corpus.examples_beads import beads_examples
+from node0_ops.corpus.examples_docs import doc_examples
+from node0_ops.corpus.examples_formula import formula_examples
+from node0_ops.corpus.examples_transcript import transcript_examples
+from node0_ops.corpus.schema import Example, Record
+
+GENERATORS = (transcript_examples, beads_examples, formula_examples, doc_examples)
+
+
+@dataclass
+class FormatResult:
+    """Examples plus the records that gave none.
+
+    Attributes:
+        examples: unique by ``example_id``, in generator order.
+        skipped: ``(record_id, reason)`` for records that produced no example.
+        errors: ``(record_id, message)`` for records whose payload broke a generator.
+    """
+
+    examples: list[Example] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """``{"<role>/<task>": n}`` over the examples."""
+        return dict(sorted(Counter(f"{e.role}/{e.task}" for e in self.examples).items()))
+
+
+def format_records(records: Sequence[Record]) -> FormatResult:
+    """Run every generator over ``records`` (already scrubbed), isolating failures per record.
+
+    A generator that raises on the batch is re-run record by record so one malformed payload
+    is reported in ``errors`` (with the record id and message) and the rest still format.
+    """
+    res, seen = FormatResult(), set()
+    for gen in GENERATORS:
+        try:
+            made, skipped = gen(records)
+        except Exception:   # noqa: BLE001 - isolate the bad record below
+            made, skipped = [], []
+            for rec in records:
+                try:
+                    m, s = gen([rec])
+                except Exception as exc:  # noqa: BLE001
+                    res.errors.append((rec.record_id, f"{gen.__name__}: {type(exc).__name__}: {exc} "
+                                                      f"(kind={rec.kind}, path={rec.provenance.path})"))
+                    continue
+                made += m
+                skipped += s
+        for ex in made:
+            if ex.example_id not in seen:
+                seen.add(ex.example_id)
+                res.examples.append(ex)
+        res.skipped += skipped
+    return res
+
+
+def build_examples(records: Sequence[Record]) -> list[Example]:
+    """SFT examples from scrubbed records; see :func:`format_records` for skip/error reporting."""
+    return format_records(records).examples

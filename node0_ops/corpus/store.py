@@ -1,0 +1,192 @@
+"""Read and write corpus stages in the lineage DB (tables in :mod:`node0_ops.lineage.db`).
+
+The *current* corpus input is the snapshot in ``current_sources`` (path, sha256) that each
+full collection replaces and that incremental intake (new sessions) extends; records,
+examples and pairs are keyed by content-derived ids, so re-running a stage is idempotent.
+
+Usage::
+
+    db = LineageDB(lineage_db_path())
+    save_collection(db, result, town_root="/home/me/gt")
+    records = load_current_records(db, scrubbed=True)
+"""
+
+import datetime as _dt
+import json
+from collections.abc import Iterable, Sequence
+
+from node0_ops.corpus.schema import CollectResult, DpoPair, Example, Record, Redaction, stable_id
+from node0_ops.lineage.db import LineageDB, dumps, upsert
+
+STORE_DDL = [
+    """create table if not exists current_sources (
+        path varchar primary key, sha256 varchar, kind varchar, scope varchar, updated_at timestamp)""",
+    """create table if not exists collections (
+        collection_id varchar primary key, created_at timestamp, town_root varchar, scope varchar,
+        n_sources integer, n_records integer, n_quarantined integer, counts varchar)""",
+]
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+
+
+def open_db(path) -> LineageDB:
+    """LineageDB with the corpus store tables ensured."""
+    return LineageDB(path, extra_ddl=STORE_DDL)
+
+
+def save_collection(db: LineageDB, result: CollectResult, *, town_root: str, scope: str = "full") -> dict:
+    """Write a collect result; ``scope='full'`` replaces the current snapshot of that scope.
+
+    Returns a summary dict (counts by kind, quarantine reasons) for asset metadata.
+    """
+    now = _now()
+    counts: dict[str, int] = {}
+    for rec in result.records:
+        counts[rec.kind] = counts.get(rec.kind, 0) + 1
+    coll_id = stable_id(town_root, scope, sorted((s.path, s.sha256) for s in result.sources))
+    with db.write() as con:
+        upsert(con, "sources", [{
+            "path": s.path, "sha256": s.sha256, "size_bytes": s.size_bytes, "kind": s.kind, "rig": s.rig,
+            "role": s.role, "n_records": s.n_records, "n_quarantined": s.n_quarantined,
+            "first_seen": now, "last_seen": now} for s in result.sources])
+        con.execute("""insert into file_versions select path, sha256, ?, ? from (select distinct path, sha256
+                       from sources where last_seen = ?) on conflict do update set last_seen = excluded.last_seen""",
+                    [now, now, now])
+        known = {r[0] for r in con.execute("select record_id from records where scrubbed_payload is not null").fetchall()}
+        rows = []
+        for rec in result.records:
+            if rec.record_id in known:
+                continue  # same bytes already collected and scrubbed
+            row = rec.to_row()
+            row["scrubbed_payload"] = None
+            row["collected_at"] = now
+            rows.append(row)
+        upsert(con, "records", rows)
+        upsert(con, "quarantine", [{
+            "qid": stable_id(q.path, q.position, q.reason), "path": q.path, "position": q.position,
+            "reason": q.reason, "source_kind": q.source_kind, "collected_at": now} for q in result.quarantine])
+        if scope == "full":
+            con.execute("delete from current_sources where scope = 'full'")
+        upsert(con, "current_sources", [{"path": s.path, "sha256": s.sha256, "kind": s.kind, "scope": scope,
+                                         "updated_at": now} for s in result.sources if s.n_records])
+        upsert(con, "collections", [{
+            "collection_id": coll_id, "created_at": now, "town_root": town_root, "scope": scope,
+            "n_sources": len(result.sources), "n_records": len(result.records),
+            "n_quarantined": len(result.quarantine), "counts": dumps(counts)}])
+    return {"collection_id": coll_id, "n_sources": len(result.sources), "n_records": len(result.records),
+            "n_quarantined": len(result.quarantine), "records_by_kind": counts}
+
+
+_CURRENT = """from records r join current_sources c on r.path = c.path and r.sha256 = c.sha256"""
+
+
+def load_current_records(db: LineageDB, *, scrubbed: bool, only_unscrubbed: bool = False) -> list[Record]:
+    """Records of the current snapshot; with ``scrubbed=True`` their scrubbed payloads.
+
+    Raises:
+        ValueError: ``scrubbed=True`` while some current record has not been scrubbed yet.
+    """
+    where = " where r.scrubbed_payload is null" if only_unscrubbed else ""
+    rows = db.query(f"select r.* {_CURRENT}{where} order by r.path, r.line nulls first, r.record_id")
+    out = []
+    for row in rows:
+        if scrubbed:
+            if row["scrubbed_payload"] is None:
+                raise ValueError(f"record {row['record_id']} ({row['path']}) is not scrubbed yet: materialize scrubbed_records first")
+            row = dict(row, payload=row["scrubbed_payload"])
+        out.append(Record.from_row(row))
+    return out
+
+
+def save_scrubbed(db: LineageDB, scrubbed: Sequence[Record], redactions: Iterable[Redaction]) -> int:
+    """Store scrubbed payloads and redaction counts (never the secrets). Returns records written."""
+    with db.write() as con:
+        for rec in scrubbed:
+            con.execute("update records set scrubbed_payload = ? where record_id = ?",
+                        [json.dumps(rec.payload, ensure_ascii=False, default=str), rec.record_id])
+        upsert(con, "redactions", [{"record_id": r.record_id, "entity_type": r.entity_type, "count": r.count,
+                                    "recognizer": r.recognizer} for r in redactions])
+    return len(scrubbed)
+
+
+def corpus_version_of(examples: Sequence[Example], pairs: Sequence[DpoPair]) -> str:
+    """Content hash of a corpus: sha256 over sorted (id, split) of examples and pairs, 16 hex."""
+    return stable_id(sorted((e.example_id, e.split) for e in examples), sorted((p.pair_id, p.split) for p in pairs))
+
+
+def save_corpus(db: LineageDB, examples: Sequence[Example], pairs: Sequence[DpoPair], *, town_root: str,
+                source_hashes: dict, params: dict, stats: dict, flags: Sequence[dict] = (),
+                n_tokens: dict | None = None) -> str:
+    """Write examples, pairs, flags and a corpus version with its members. Returns the version hash."""
+    now = _now()
+    version = corpus_version_of(examples, pairs)
+    n_tokens = n_tokens or {}
+    with db.write() as con:
+        upsert(con, "examples", [{
+            "example_id": e.example_id, "kind": e.kind, "role": e.role, "task": e.task, "origin": e.origin,
+            "source_key": e.source_key, "split": e.split, "record_ids": list(e.record_ids),
+            "messages": None if e.messages is None else json.dumps(e.messages, ensure_ascii=False),
+            "text": e.text, "meta": dumps(e.meta), "n_tokens": n_tokens.get(e.example_id),
+            "created_at": now} for e in examples])
+        upsert(con, "dpo_pairs", [{
+            "pair_id": p.pair_id, "role": p.role, "task": p.task, "origin": p.origin,
+            "failure_mode": p.failure_mode, "source_key": p.source_key, "split": p.split,
+            "record_ids": list(p.record_ids), "prompt": json.dumps(p.prompt, ensure_ascii=False),
+            "chosen": p.chosen, "rejected": p.rejected, "created_at": now} for p in pairs])
+        upsert(con, "corpus_versions", [{
+            "corpus_version": version, "created_at": now, "town_root": town_root, "n_examples": len(examples),
+            "n_pairs": len(pairs), "source_hashes": dumps(source_hashes), "params": dumps(params),
+            "stats": dumps(stats)}])
+        upsert(con, "corpus_version_members",
+               [{"corpus_version": version, "item_kind": "example", "item_id": e.example_id} for e in examples]
+               + [{"corpus_version": version, "item_kind": "dpo_pair", "item_id": p.pair_id} for p in pairs])
+        upsert(con, "corpus_flags", [dict(f, flag_id=stable_id(version, f), corpus_version=version, created_at=now)
+                                     for f in flags])
+    return version
+
+
+def latest_corpus_version(db: LineageDB) -> str | None:
+    """Newest corpus version hash, or None when no corpus was built yet."""
+    return db.scalar("select corpus_version from corpus_versions order by created_at desc limit 1")
+
+
+def load_examples(db: LineageDB, version: str, *, role: str | None = None, task: str | None = None,
+                  split: str | None = None) -> list[dict]:
+    """Example rows (messages decoded) of a corpus version, optionally filtered."""
+    sql = ["select e.* from examples e join corpus_version_members m on m.item_id = e.example_id",
+           "where m.corpus_version = ? and m.item_kind = 'example'"]
+    params: list = [version]
+    for col, val in (("role", role), ("task", task), ("split", split)):
+        if val:
+            sql.append(f"and e.{col} = ?")
+            params.append(val)
+    rows = db.query(" ".join(sql) + " order by e.example_id", params)
+    for r in rows:
+        r["messages"] = json.loads(r["messages"]) if r["messages"] else None
+        r["meta"] = json.loads(r["meta"]) if r["meta"] else {}
+    return rows
+
+
+def load_pairs(db: LineageDB, version: str, *, role: str | None = None, split: str | None = None) -> list[dict]:
+    """DPO pair rows (prompt decoded) of a corpus version."""
+    sql = ["select p.* from dpo_pairs p join corpus_version_members m on m.item_id = p.pair_id",
+           "where m.corpus_version = ? and m.item_kind = 'dpo_pair'"]
+    params: list = [version]
+    for col, val in (("role", role), ("split", split)):
+        if val:
+            sql.append(f"and p.{col} = ?")
+            params.append(val)
+    rows = db.query(" ".join(sql) + " order by p.pair_id", params)
+    for r in rows:
+        r["prompt"] = json.loads(r["prompt"])
+    return rows
+
+
+def file_history(db: LineageDB) -> dict[str, list[str]]:
+    """path -> sha256s in first-seen order (for reversion detection)."""
+    hist: dict[str, list[str]] = {}
+    for row in db.query("select path, sha256 from file_versions order by first_seen, sha256"):
+        hist.setdefault(row["path"], []).append(row["sha256"])
+    return hist
