@@ -235,6 +235,7 @@ def _load_table(info: FileInfo, max_line_bytes: int, required: tuple[str, ...],
 
 TABLE_KEYS = {"dependencies.jsonl": ("issue_id", "depends_on_id"), "labels.jsonl": ("issue_id", "label"),
               "comments.jsonl": ("issue_id",)}
+BACKUP_JOIN_FILES = frozenset({"issues.jsonl", *TABLE_KEYS})   # one unit per backup folder
 
 
 def collect_backup(tables: dict[str, FileInfo], max_line_bytes: int

@@ -32,10 +32,16 @@ INFRA_TYPES = {"agent", "role", "rig", "message", "event", "molecule", "gate", "
 INFRA_LABELS = ("gt:agent", "gt:merge-request", "gt:message", "gt:group", "gt:escalation")
 GENERIC_CLOSE = re.compile(
     r"^(closed|done|fixed|complete[d]?|merged|duplicate|wontfix|ok|n/?a)\.?$|^burned:|^patrol cycle complete"
-    r"|auto-closed|pollution|help artifact|^stale ", re.I)
+    r"|auto-closed|pollution|help artifact|^stale |^squashed from", re.I)
+_AUTO_TITLE = re.compile(r"^(Digest: mol-|Session ended: |Session started: )")
 _WISP_ID = re.compile(r"-(wisp|mol|eph)-")
 _SAFE_DQ = re.compile(r'^[^"$`\\!]*$')
 MAX_DESC = 500
+# Gas Town "key: value" description headers (formats doc §2.2), stripped even when not parsed into headers.
+GT_HEADER_KEYS = {"attached_molecule", "attached_formula", "attached_at", "attached_args", "dispatched_by",
+                  "role_type", "rig", "agent_state", "hook_bead", "role_bead", "cleanup_status", "active_mr",
+                  "notification_level", "branch", "target", "source_issue", "worker", "agent_bead", "retry_count",
+                  "last_conflict_sha", "conflict_task_id"}
 MAX_CHILDREN = 8
 
 
@@ -50,11 +56,14 @@ def q(s: str) -> str:
 
 
 def clean_description(p: dict) -> str:
-    """Issue description without the ``key: value`` header lines (kept in ``payload['headers']``), whitespace-normalized, cut to ``MAX_DESC``."""
-    headers = set((p.get("headers") or {}).keys())
+    """Issue description prose: header lines (kept in ``payload['headers']``) removed, stopped at the
+    first code fence or heading, whitespace-normalized, cut on a word to ``MAX_DESC`` chars."""
+    headers = set((p.get("headers") or {}).keys()) | GT_HEADER_KEYS
     lines = [ln for ln in (p.get("description") or "").splitlines()
              if not (":" in ln and ln.split(":", 1)[0].strip() in headers)]
-    text = re.sub(r"\s+", " ", "\n".join(lines)).strip()
+    text = "\n".join(lines)
+    text = re.split(r"```|\n#{1,6} ", text, maxsplit=1)[0]     # prose before code blocks / sections
+    text = re.sub(r"\s+", " ", text).strip()
     if len(text) > MAX_DESC:
         text = text[:MAX_DESC].rsplit(" ", 1)[0] + " ..."
     return text
@@ -73,6 +82,8 @@ def skip_reason(p: dict) -> str | None:
         return f"infra bead ({p.get('issue_type')})"
     if title.startswith("-") or title.lower().startswith("usage:") or "--help" in title:
         return "CLI help pollution title"
+    if _AUTO_TITLE.match(title):
+        return "automatic digest/session bead"
     return None
 
 
@@ -169,7 +180,7 @@ def _close_example(rec: Record) -> Example | None:
     if role == "polecat":          # polecats don't close their own beads; the refinery closes after merge
         role, rig = "refinery", rig
     if not role:
-        role, rig = _issue_role(p, "mayor", prefer="created_by")
+        role, rig = _issue_role(p, "crew", prefer="created_by")
     cmd = f"bd close {p['id']} --reason {q(reason)}"
     msgs = [user(f'Bead {p["id"]} ("{p["title"].strip()}") is finished. Close it with this reason: {reason}'),
             assistant("Closing the bead with the reason.", [bash_call(cmd, "call_close")])]
@@ -188,7 +199,7 @@ def dep_command(issue_id: str, depends_on_id: str, dtype: str = "blocks") -> str
 
 def _dep_examples(rec: Record, by_id: dict) -> list[Example]:
     p, out = rec.payload, []
-    role, rig = _issue_role(p, "mayor", prefer="created_by")
+    role, rig = _issue_role(p, "crew", prefer="created_by")
     for i, d in enumerate(p.get("dependencies") or []):
         a, b, dtype = d.get("issue_id"), d.get("depends_on_id"), d.get("type") or "blocks"
         if a != p["id"] or not b or dtype not in DEP_TYPES_OK or _WISP_ID.search(b):
@@ -239,6 +250,22 @@ def _epic_examples(epics: dict[str, list[Record]], by_rec: dict[str, Record]) ->
     return out
 
 
+def latest_per_id(issues: list[Record]) -> list[Record]:
+    """One record per bead id: the most recently updated (``updated_at``/``closed_at``), later input wins ties.
+
+    The same bead appears in several exports (backup + export, ``issues.jsonl`` + ``.new``).
+    """
+    best: dict[str, tuple[str, int]] = {}
+    for i, r in enumerate(issues):
+        p = r.payload if isinstance(r.payload, dict) else {}
+        iid = p.get("id") or f"__no_id_{i}"
+        stamp = str(p.get("updated_at") or (p.get("extra") or {}).get("updated_at") or p.get("closed_at") or "")
+        if iid not in best or stamp >= best[iid][0]:
+            best[iid] = (stamp, i)
+    keep = sorted(i for _, i in best.values())
+    return [issues[i] for i in keep]
+
+
 def beads_examples(records: Sequence[Record]) -> tuple[list[Example], list[tuple[str, str]]]:
     """Build bead-management/planning examples from ``beads_issue`` records.
 
@@ -248,10 +275,14 @@ def beads_examples(records: Sequence[Record]) -> tuple[list[Example], list[tuple
         ``(examples, skipped)`` where ``skipped`` holds ``(record_id, reason)`` for issues that
         produced no example (noise, infra beads, malformed payloads).
     """
-    issues = [r for r in records if r.kind == "beads_issue"]
+    all_issues = [r for r in records if r.kind == "beads_issue"]
+    issues = latest_per_id(all_issues)
+    kept_ids = {r.record_id for r in issues}
     by_id = {r.payload.get("id"): r.payload for r in issues if isinstance(r.payload, dict)}
     by_rec = {r.payload.get("id"): r for r in issues if isinstance(r.payload, dict)}
-    out, skipped = [], []
+    out = []
+    skipped = [(r.record_id, "older copy of a bead seen in another export") for r in all_issues
+               if r.record_id not in kept_ids]
     epics: dict[str, list[Record]] = defaultdict(list)
     for rec in issues:
         p = rec.payload

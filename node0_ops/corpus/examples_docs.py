@@ -6,7 +6,7 @@
   I <action>?" -> "No/Yes" quoting the rule line verbatim, so the answer is the source's own.
 - ``doc``: ``text`` chunks, task picked from the chunk's vocabulary (formula, beads, git,
   patrol, review, planning) with ``conventions`` as the fallback.
-- ``role_config`` (``internal/config/roles/<role>.toml`` as a dict): Q&A on the role's session
+- ``role_config`` (``internal/config/roles/<role>.toml`` as a dict, bare or under ``data``): Q&A on the role's session
   name pattern, work dir, nudge text and health thresholds.
 
 Role: provenance role, else the path (:func:`role_from_path`), else ``crew`` (docs written for
@@ -129,6 +129,7 @@ _BAD_ACTION_START = {"the", "a", "an", "this", "that", "it", "be", "been", "i", 
 def _rule_examples(rec: Record, role: str, text: str) -> list[Example]:
     out, seen = [], set()
     where = source_name(rec)
+    where = where[0].upper() + where[1:]
     for rule in extract_rules(text):
         words = rule.action.split()
         if not 2 <= len(words) <= 16 or words[0].lower() in _BAD_ACTION_START or rule.key in seen:
@@ -152,6 +153,8 @@ def _rule_examples(rec: Record, role: str, text: str) -> list[Example]:
 
 def _role_config_examples(rec: Record) -> list[Example]:
     cfg = rec.payload if isinstance(rec.payload, dict) else {}
+    if isinstance(cfg.get("data"), dict):      # collector shape {role, data: <toml dict>, text}
+        cfg = cfg["data"]
     role = cfg.get("role")
     if role not in ROLES:
         return []

@@ -5,7 +5,8 @@ correct answer:
 
 - which:    "which formula for <purpose>, how do I start it" -> name + invocation by type
             (workflow: ``gt sling <f> --on <bead> <rig>``; convoy: ``gt formula run <f>``;
-            patrol: ``gt patrol new`` ... ``gt patrol report --summary``; expansion/aspect: compose)
+            witness/deacon/refinery patrols: ``gt patrol new`` ... ``gt patrol report --summary``;
+            expansion/aspect: compose; nothing when the start command is undocumented)
 - next:     "finished step X, what's next" -> steps whose ``needs`` are all done (X and its ancestors)
 - requires: "what does step X need / do" -> its ``needs`` and the first paragraph of its description
 - vars:     "what vars does <f> take" -> each var's description, default and required flag
@@ -39,6 +40,7 @@ NAME_ROLES = [("mol-polecat-code-review", "polecat", "code-review"), ("mol-polec
               ("mol-idea-to-plan", "mayor", "planning"), ("mol-plan-review", "mayor", "planning"),
               ("mol-prd-review", "mayor", "planning"), ("design", "mayor", "planning")]
 MAX_STEP_QA = 12          # step questions per formula (evenly spread over its steps)
+MAX_QA_STEPS = 40         # formulas with more steps (towers-of-hanoi-10: 1025) get no step Q&A
 MAX_AUTHOR_STEPS = 15     # authoring examples only for formulas this small
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w]*)\s*\}\}")
 _HBS_KEYWORDS = {"else", "this", "if", "each", "end", "range", "with"}
@@ -94,8 +96,13 @@ def _required_vars(p: dict) -> list[str]:
 
 
 def invocation(p: dict, role: str, is_patrol: bool) -> str:
-    """How the formula is started, by type (gastown ``docs/reference.md``, formats doc §1.3)."""
+    """How the formula is started, by type (gastown ``docs/reference.md``, formats doc §1.3); "" when undocumented."""
     name, kind = p["name"], formula_kind(p)
+    if name == "mol-boot-triage":
+        return ("It is Boot's triage cycle: the daemon spawns Boot fresh on each tick to run it, so there is "
+                "nothing to sling; work the steps in order.")
+    if is_patrol and role not in ("witness", "deacon", "refinery"):
+        return ""         # a standing patrol we have no documented start command for
     if is_patrol:
         return (f"It is the {role} patrol: start a cycle with `gt patrol new` (a root-only wisp on your hook), "
                 "run `gt prime` to see the checklist, work the steps in order, then close the cycle with "
@@ -272,11 +279,11 @@ def _one_formula(rec: Record) -> list[Example]:
     if purpose:
         out.append(_mk(rec, role, task, [
             user(f"Which Gas Town formula do I use for this, and how do I start it? {purpose}"),
-            assistant(f"Use `{name}` ({kind}, version {p.get('version') or 1}). {invocation(p, role, is_patrol)}")],
+            assistant(f"Use `{name}` ({kind}, version {p.get('version') or 1}). {invocation(p, role, is_patrol)}".strip())],
             "which"))
     steps = _steps(p)
     qa_task = "patrol-decision" if is_patrol else task
-    if steps and len({s["id"] for s in steps}) == len(steps):
+    if steps and len(steps) <= MAX_QA_STEPS and len({s["id"] for s in steps}) == len(steps):
         for s in _spread(steps, MAX_STEP_QA):
             nxt = ready_after(steps, s["id"])
             titles = {x["id"]: x["title"] for x in steps}

@@ -42,7 +42,7 @@ PATROL_ROLES = ("witness", "deacon", "refinery")
 _TEST_CMD = re.compile(r"\b(go test|pytest|npm (?:run )?test|pnpm (?:run )?test|yarn test|cargo test|make (?:test|check)"
                        r"|just test|tox|python -m pytest|go vet|golangci-lint)\b")
 _TEST_FAIL = re.compile(r"^(?:FAIL|--- FAIL)|\b\d+ failed\b|\bFAILED\b|AssertionError|^panic:|Tests? failed", re.M)
-_TIMEOUT = re.compile(r"timed out|\btimeout\b|deadline exceeded|stuck_threshold|session (?:killed|terminated) after", re.I)
+_TIMEOUT = re.compile(r"timed out|timeout exceeded|deadline exceeded|stuck_threshold|session (?:killed|terminated) after", re.I)
 _ID = r"[a-z][a-z0-9]*-[a-z0-9][a-z0-9.]*"
 _DEP_REQ = [
     (re.compile(rf"\b({_ID})\b[^.\n]*?\b(?:depends on|needs|is blocked by|requires|cannot start until|can't start until)\s+`?({_ID})\b", re.I), False),
@@ -138,7 +138,9 @@ def parse_session(rec: Record) -> Session:
     cur_step: Step | None = None
     calls_open: dict[str, Step] = {}
     for e in entries:
-        blocks = e.get("content") if isinstance(e, dict) else None
+        if not isinstance(e, dict) or e.get("is_sidechain"):
+            continue          # subagent (sidechain) turns belong to another conversation
+        blocks = e.get("content")
         if isinstance(blocks, str):
             blocks = [{"type": "text", "text": blocks}]
         if not isinstance(blocks, list):
@@ -257,6 +259,12 @@ def offending_calls(sess: Session) -> list[tuple[int, int, str, str]]:
     return out
 
 
+def _is_timeout(content: str, err: bool) -> bool:
+    """A tool result reporting a timeout (short, or flagged as an error)."""
+    head = (content or "")[:400]
+    return bool(_TIMEOUT.search(head)) and (err or len(content or "") < 400)
+
+
 def _gt_done_status(cmd: str) -> str | None:
     for argv in split_command(cmd):
         if argv[:2] == ["gt", "done"]:
@@ -304,15 +312,15 @@ def session_outcome(rec: Record | Session) -> tuple[str, list[str]]:
             if _TEST_CMD.search(cmd):
                 last_test = (cmd, res["content"], err)
     for content, err in results_seen:
-        if _TIMEOUT.search(content or "") and (err or len(content) < 400):
+        if _is_timeout(content, err):
             modes.add("timeout")
     if sess.unanswered_calls and not last_status:
         modes.add("timeout")
     if last_test is not None:
         _, content, err = last_test
-        if err or _TEST_FAIL.search(content or ""):
-            modes.add("broke_tests")
-    if results_seen and results_seen[-1][1] and not last_status:
+        if (err or _TEST_FAIL.search(content or "")) and not _is_timeout(content, err):
+            modes.add("broke_tests")      # a run that timed out is a timeout, not a test failure
+    if results_seen and results_seen[-1][1] and not last_status and not modes:
         modes.add("unrecovered_error")
     if modes:
         return "failed", sorted(modes)

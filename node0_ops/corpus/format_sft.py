@@ -79,6 +79,50 @@ def format_records(records: Sequence[Record]) -> FormatResult:
     return res
 
 
+def message_problems(messages: list[dict]) -> list[str]:
+    """Problems with an OpenAI-shape chat (empty list = valid).
+
+    Checks: first message ``system``, then a ``user``; roles in system/user/assistant/tool;
+    string contents; every ``tool_calls`` entry is ``{"id", "type": "function", "function":
+    {"name", "arguments": <JSON object string>}}``; each ``tool`` message answers a pending call
+    of the previous assistant turn, and all calls are answered before the next assistant/user
+    turn; the last message is from the assistant.
+    """
+    import json
+
+    probs, pending = [], set()
+    if not messages or messages[0].get("role") != "system":
+        probs.append("first message is not system")
+    if len(messages) < 2 or messages[1].get("role") != "user":
+        probs.append("second message is not user")
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role not in ("system", "user", "assistant", "tool"):
+            probs.append(f"message {i}: bad role {role!r}")
+        if not isinstance(m.get("content"), str):
+            probs.append(f"message {i}: content is not a string")
+        if role in ("assistant", "user") and pending:
+            probs.append(f"message {i}: tool calls {sorted(pending)} unanswered")
+            pending = set()
+        if role == "assistant":
+            for c in m.get("tool_calls") or []:
+                fn = c.get("function") or {}
+                try:
+                    ok = isinstance(json.loads(fn.get("arguments", "")), dict)
+                except (TypeError, json.JSONDecodeError):
+                    ok = False
+                if c.get("type") != "function" or not c.get("id") or not fn.get("name") or not ok:
+                    probs.append(f"message {i}: malformed tool call {c!r:.120}")
+                pending.add(c.get("id"))
+        elif role == "tool":
+            if m.get("tool_call_id") not in pending:
+                probs.append(f"message {i}: tool result for unknown call {m.get('tool_call_id')!r}")
+            pending.discard(m.get("tool_call_id"))
+    if messages and messages[-1].get("role") != "assistant":
+        probs.append("last message is not from the assistant")
+    return probs
+
+
 def build_examples(records: Sequence[Record]) -> list[Example]:
     """SFT examples from scrubbed records; see :func:`format_records` for skip/error reporting."""
     return format_records(records).examples

@@ -85,7 +85,8 @@ def sha256_file(path: Path) -> tuple[str, int]:
 def json_error(exc: json.JSONDecodeError) -> str:
     """``invalid JSON: <msg> at line L col C`` (line only when the text has several)."""
     where = f"line {exc.lineno} col {exc.colno}" if exc.lineno > 1 else f"col {exc.colno}"
-    return f"invalid JSON: {exc.msg} at {where}"
+    sep = " " if exc.msg.endswith(" at") else " at "   # "Unterminated string starting at"
+    return f"invalid JSON: {exc.msg}{sep}{where}"
 
 
 def utf8_error(data: bytes, exc: UnicodeDecodeError) -> str:
@@ -177,7 +178,9 @@ def iter_jsonl(info: FileInfo, max_line_bytes: int, *, allow_empty: bool = False
 def _parse_line(raw: bytes, lineno: int, offset: int) -> JsonlLine:
     truncated = not raw.endswith(b"\n")
     try:
-        text = raw.decode("utf-8")
+        text = raw.rstrip(b"\r\n").decode("utf-8")
+        if lineno == 1 and text.startswith("\ufeff"):
+            text = text[1:]   # UTF-8 byte order mark
     except UnicodeDecodeError as exc:
         return JsonlLine(lineno, offset, None, utf8_error(raw, exc))
     try:

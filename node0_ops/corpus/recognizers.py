@@ -164,12 +164,16 @@ _CODE_PREFIXES = ("process.", "os.", "env.", "self.", "this.", "config.", "cfg."
 _UPPER_SNAKE_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 _WORD_RE = re.compile(r"^[A-Z]?[a-z]+$")
 _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
+_WORDS_RE = re.compile(r"^[a-z]+(?:[_-][a-z]+)+$")  # snake/kebab identifiers: your-api-key, make_token
+_PLACEHOLDER_WORDS_RE = re.compile(r"(?i)your|xxx|example|placeholder|changeme|dummy|redacted|replace[_-]?me")
 _MASK_RE = re.compile(r"^(.)\1*$")
 
 
 def _is_reference(value: str) -> bool:
-    """True for env/template references, masks and code expressions (not secrets)."""
+    """True for env/template references, masks, file paths and code expressions (not secrets)."""
     if _REF_RE.match(value) or _MASK_RE.match(value) or PLACEHOLDER_RE.search(value):
+        return True
+    if value.startswith(("/", "~/", "./", "../")):
         return True
     if value.endswith("...") or value.lower() in {"none", "null", "nil", "true", "false", "undefined"}:
         return True
@@ -184,10 +188,14 @@ def is_high_entropy_secret(value: str, min_len: int = 8, min_bits: float = 3.0) 
     See the module docstring for the thresholds and why.
     """
     value = value.strip()
-    if len(value) < min_len or _is_reference(value) or _WORD_RE.match(value):
+    if len(value) < min_len or _is_reference(value) or _WORD_RE.match(value) or _WORDS_RE.match(value):
+        return False
+    if _PLACEHOLDER_WORDS_RE.search(value):
         return False
     if len(value) >= 16 and _HEX_RE.match(value):
         return True
+    if len(value) < 16 and not any(c.isdigit() for c in value):
+        return False
     return shannon_entropy(value) >= min_bits
 
 
@@ -197,6 +205,8 @@ def _password_value(value: str, text: str, start: int, end: int) -> bool:
 
 
 def _secret_value(value: str, text: str, start: int, end: int) -> bool:
+    if text[end:end + 1] == "(":  # refresh_token = make_token()
+        return False
     return is_high_entropy_secret(value)
 
 
@@ -235,9 +245,14 @@ _VAL_SQ = r"[^'\n\x00\\]{1,256}"
 
 
 def _assignment(name_re: str, flags: int = 0) -> re.Pattern:
-    """``NAME=value``, ``export NAME="v"``, ``"name": "v"``, ``name: v``, ``name = 'v'``, ``--name v``."""
+    """``NAME=value``, ``export NAME="v"``, ``"name": "v"``, ``name: v``, ``name = 'v'``, ``--name v``.
+
+    A ``:`` separator needs a blank or quote after it (YAML/JSON), so URL userinfo
+    ``x-access-token:ghp_...@host`` is left to the token and URL rules. A bare blank
+    separator (``--password hunter2``) only counts after ``--``.
+    """
     return re.compile(
-        rf"""(?:(?<![A-Za-z0-9_])|(?<=--))(?:{name_re})["']?\s*(?::=|=|:)[ \t]*"""
+        rf"""(?:(?<![A-Za-z0-9_])(?:{name_re})["']?[ \t]*(?::=|=|:(?=[ \t"']))|(?<=--)(?:{name_re})[ \t]+)[ \t]*"""
         rf"""(?:"(?P<dq>{_VAL_DQ})"|'(?P<sq>{_VAL_SQ})'|(?P<secret>{_VAL_UNQUOTED}))""",
         flags,
     )
@@ -275,12 +290,13 @@ _SECRET_NAME_CI = rf"[A-Za-z0-9_.-]*?(?:token|secret|{_SECRET_KEY_WORDS}|credent
 # upper-case env names (case-sensitive): every *_KEY/*_TOKEN/*_SECRET/*_CREDENTIALS
 _SECRET_NAME_ENV = r"(?:[A-Z][A-Z0-9]*_)*(?:KEY|TOKEN|SECRET|CREDENTIALS?|AUTH)"
 _PASSWORD_NAME_CI = r"[A-Za-z0-9_.-]*?(?:password|passwd|passphrase)"
-_PASSWORD_NAME_ENV = r"(?:[A-Z][A-Z0-9]*_)+PASS|PGPASSWORD|PW"
+_PASSWORD_NAME_ENV = r"(?:[A-Z][A-Z0-9]*_)+PASS"
 
 
 def _ipv4_ok(value: str, text: str, start: int, end: int) -> bool:
     before = text[max(0, start - 9):start]
-    if before.endswith(("v", "V", "==", ">=", "<=", "~=")) or re.search(r"[Vv]ersion[ :=]*$", before):
+    if (before.endswith(("v", "V", "==", ">=", "<=", "~=")) or re.search(r"[Vv]ersion[ :=]*$", before)
+            or re.search(r"[A-Za-z]-$", before)):  # release-1.0.0.1, go-1.2.3.4: ids, not hosts
         return False
     return _ip_public_enough(value)
 
@@ -313,10 +329,17 @@ def _home_ok(value: str, text: str, start: int, end: int) -> bool:
     return home_user(value).lower() not in _NOT_HOME_USERS
 
 
+_HOME_USER_RE = re.compile(r"(?:home|Users)(?:\\\\|\\|/|-)(.+)$", re.IGNORECASE)
+
+
 def home_user(value: str) -> str:
-    """User name inside a HOME_PATH match (``/home/alice`` -> ``alice``)."""
-    parts = [p for p in re.split(r"[\\/]+|-", value) if p]
-    return parts[-1] if parts else value
+    """User name inside a HOME_PATH match (``/home/alice`` -> ``alice``, ``-Users-bob`` -> ``bob``)."""
+    m = _HOME_USER_RE.search(value)
+    return m.group(1) if m else value
+
+
+_EMAIL_DOMAIN_RE = re.compile(r"^(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,24}$")
+_URL_USERINFO_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s/@\"'<>]*:)?$")
 
 
 class GtEmailRecognizer(EmailRecognizer):
@@ -336,8 +359,16 @@ class GtEmailRecognizer(EmailRecognizer):
             if value[:5].lower() in ("u003c", "u003e") and r.start > 0 and text[r.start - 1] == "\\":
                 r.start += 5
                 value = value[5:]
-            if value.lower() in self.ALLOW:
-                continue
+            at = value.rfind("@")
+            cut = max(value.rfind(c, 0, at) for c in "=/:")  # owner=bob@x.org, repo/name@v1.2.0
+            if cut >= 0:
+                r.start += cut + 1
+                value = value[cut + 1:]
+                at -= cut + 1
+            if at < 1 or not _EMAIL_DOMAIN_RE.match(value[at + 1:]):
+                continue  # presidio's tldextract check passes 'github.com/x/y@v1.2.0'
+            if value.lower() in self.ALLOW or _URL_USERINFO_BEFORE.search(text, max(0, r.start - 300), r.start):
+                continue  # allow-listed, or the userinfo@host of a URL (URL/token rules handle it)
             out.append(r)
         return out
 
@@ -449,9 +480,10 @@ def build_recognizers() -> list[PatternRecognizer]:
         GtPatternRecognizer("HOME_PATH", "HomePathRecognizer", [
             Rule("posix_home", c(rf"(?:/var)?/home/{_HOME_USER}(?![A-Za-z0-9_-])"), 0.8, _home_ok),
             Rule("mac_home", c(rf"/Users/{_HOME_USER}(?![A-Za-z0-9_-])"), 0.8, _home_ok),
+            Rule("windows_home_spaced", c(r"(?i:\b[A-Z]:)(?:\\\\|\\|/)Users(?:\\\\|\\|/)"
+                                          r"[A-Za-z0-9_][A-Za-z0-9._-]*(?: [A-Za-z0-9._-]+){1,3}(?=\\|/)"), 0.8, _home_ok),
             Rule("windows_home", c(r"(?i:\b[A-Z]:)(?:\\\\|\\|/)Users(?:\\\\|\\|/)"
-                                   r"[A-Za-z0-9_][A-Za-z0-9._ -]{0,62}?(?=\\|/|$|[\s\"'\x00:;,)]|\.(?:\s|$))"),
-                 0.8, _home_ok),
+                                   rf"{_HOME_USER}(?![A-Za-z0-9_-])"), 0.8, _home_ok),
             Rule("mangled_home", c(r"(?:(?<![\w-])|(?<=[A-Za-z]-))-(?:home|Users)-[A-Za-z0-9_]+(?=[-/\\\"'\s\x00]|$)"),
                  0.8, _home_ok),
         ], priority=50),

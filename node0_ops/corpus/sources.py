@@ -49,10 +49,18 @@ BACKUP_TABLES = {
     "issues.jsonl": "beads_issue", "dependencies.jsonl": "beads_issue", "labels.jsonl": "beads_issue",
     "comments.jsonl": "beads_issue", "events.jsonl": "beads_event", "config.jsonl": "beads_config",
 }
-SETTINGS_DIRS = frozenset({"settings", "hooks", ".claude", ".gt", "mayor", "config", "agents"})
-SETTINGS_NAME = re.compile(r"(settings|config|hooks|agents|town|rigs|daemon|accounts|escalation|messaging)", re.I)
-PRIME_NAME = re.compile(r"(^PRIME\.md$|prime[-_.]?output|^gt[-_]prime|\.prime\.(txt|md)$|prime.*\.txt$)", re.I)
+# Settings files (§3.3): town/rig/agent config JSON, hook templates. Kept strict so a rig's
+# code (tsconfig.json, package.json, Cargo.toml) is not taken for Gas Town settings.
+SETTINGS_DIRS = frozenset({"settings", "hooks", ".claude", ".gt", ".gemini", ".codex", ".cursor", ".opencode"})
+SETTINGS_JSON = re.compile(
+    r"^((settings|config|town|rigs|daemon|accounts|escalation|messaging|agents|hooks-base)([-.][\w.-]*)?"
+    r"|[\w.-]*-settings[\w.-]*|opencode[\w.-]*)\.json$", re.I)
+SETTINGS_TOML = re.compile(r"^(config|settings)([-.][\w.-]*)?\.toml$", re.I)
+# Saved `gt prime` / `bd prime` output. Deliberately narrower than "*prime*.md": the real
+# repos hold docs *about* prime (cli-reference/prime.md, commands/prime.md) that are not output.
+PRIME_NAME = re.compile(r"(prime[-_.]?output|^gt[-_]prime|\.prime\.(txt|md)$|prime.*\.txt$)", re.I)
 OVERLAY_SNIFF = re.compile(rb"^\s*\[\[\s*step-overrides\s*\]\]", re.M)
+NAME_ROLE_KINDS = frozenset({"role_template", "role_config", "prime_output"})   # role named by the file
 TRANSCRIPT_TYPES = frozenset({"user", "assistant", "summary", "system", "file-history-snapshot"})
 
 
@@ -87,12 +95,13 @@ def role_from_name(name: str) -> str | None:
     return None
 
 
-def layout_role(parts: Sequence[str]) -> tuple[str | None, str | None]:
+def layout_role(parts: Sequence[str], clone_is_mayor: bool = False) -> tuple[str | None, str | None]:
     """(rig, role) from town-relative path parts, anchored at the town root.
 
     Rules (gastown-formats.md §3.1 work_dir column, §3.4): ``<rig>/polecats/<name>`` →
     polecat, ``<rig>/crew/<name>`` → crew, ``<rig>/witness`` → witness,
-    ``<rig>/refinery`` → refinery, ``<rig>/mayor/rig`` → mayor (rig clone),
+    ``<rig>/refinery`` → refinery, ``<rig>/mayor/rig`` (the rig's canonical clone) →
+    mayor only when ``clone_is_mayor`` (a session's cwd; files there belong to the rig),
     ``deacon/dogs/boot`` or ``boot`` → boot, ``deacon/dogs/<name>`` → dog,
     ``deacon`` → deacon, ``mayor`` → mayor.
     """
@@ -117,12 +126,12 @@ def layout_role(parts: Sequence[str]) -> tuple[str | None, str | None]:
             return head, "crew"
         if sub in ("witness", "refinery"):
             return head, sub
-        if sub == "mayor" and len(parts) >= 3 and parts[2] == "rig":
+        if sub == "mayor" and len(parts) >= 3 and parts[2] == "rig" and clone_is_mayor:
             return head, "mayor"
     return None, None
 
 
-def rig_and_role(path: Path, root: Path) -> tuple[str | None, str | None]:
+def rig_and_role(path: Path, root: Path, kind: str | None = None) -> tuple[str | None, str | None]:
     """Rig and role of a file from its place in the town (or copied repo) tree.
 
     The rig is the first folder under ``root`` when it looks like a rig (holds
@@ -130,7 +139,8 @@ def rig_and_role(path: Path, root: Path) -> tuple[str | None, str | None]:
     ``config.json``) and is not a town-level folder; a ``name@rev`` snapshot
     folder names the rig ``name``. The role comes from the town layout
     (:func:`layout_role`), else from the file name (:func:`role_from_name`) for
-    templates, role configs, directives and ``<role>-CLAUDE.md``.
+    role templates, role configs, prime output (``kind``), directives and
+    ``<role>-CLAUDE.md``.
     """
     parts = _rel_parts(path, root)
     rig, role = layout_role(parts[:-1])
@@ -142,25 +152,26 @@ def rig_and_role(path: Path, root: Path) -> tuple[str | None, str | None]:
         name = parts[-1] if parts else path.name
         lname = name.lower()
         parent = parts[-2] if len(parts) >= 2 else ""
-        if (lname.endswith(".md.tmpl") or (parent == "roles" and lname.endswith(".toml"))
-                or parent == "directives" or lname.endswith("claude.md") or "prime" in lname):
+        if (kind in NAME_ROLE_KINDS or parent == "directives" or lname.endswith("claude.md")):
             role = role_from_name(name)
     return rig, role
 
 
 def _sniff_first_line(path: Path, limit: int = 65536) -> dict | None:
+    """First non-blank line of a JSONL file as a dict, reading at most ``limit`` bytes."""
     try:
         with open(path, "rb") as fh:
-            for raw in fh:
-                if len(raw) > limit:
+            while limit > 0:
+                raw = fh.readline(limit)
+                if not raw:
                     return None
+                limit -= len(raw)
                 if raw.strip():
+                    if not raw.endswith(b"\n") and limit <= 0:
+                        return None   # first line longer than the sniff window
                     obj = json.loads(raw.decode("utf-8"))
                     return obj if isinstance(obj, dict) else None
-                limit -= len(raw)
-                if limit <= 0:
-                    return None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return None
 
@@ -209,7 +220,7 @@ def _classify_kind(path: Path, parts: tuple[str, ...]) -> str | None:
                     return "formula_overlay"
         except OSError:
             return None
-        if "hooks" in dirs or lname == "config.toml" or SETTINGS_NAME.search(lname):
+        if "hooks" in dirs or SETTINGS_TOML.match(name):
             return "settings"
         return None
     if in_beads:
@@ -227,9 +238,9 @@ def _classify_kind(path: Path, parts: tuple[str, ...]) -> str | None:
     if lname.endswith(".jsonl"):
         row = _sniff_first_line(path)
         return jsonl_kind(row) if row is not None else None
-    if ("prime" in dirs and "logs" in dirs and lname.endswith((".txt", ".md"))) or PRIME_NAME.search(name):
-        if lname.endswith((".txt", ".md")):
-            return "prime_output"
+    if lname.endswith((".txt", ".md")) and (name == "PRIME.md" or PRIME_NAME.search(name)
+                                            or ("prime" in dirs and "logs" in dirs)):
+        return "prime_output"
     if path.suffix.lower() in MARKDOWN_EXTS:
         if lname in INSTRUCTION_NAMES or lname.endswith(("-claude.md", "_claude.md")):
             return "claude_md"
@@ -239,7 +250,7 @@ def _classify_kind(path: Path, parts: tuple[str, ...]) -> str | None:
     if lname.endswith(".json.tmpl"):
         return "settings"
     if lname.endswith(".json"):
-        if dirs & SETTINGS_DIRS or SETTINGS_NAME.search(lname) or lname.startswith("opencode"):
+        if dirs & SETTINGS_DIRS or SETTINGS_JSON.match(name):
             return "settings"
         return None
     return None
@@ -264,7 +275,7 @@ def classify(path: Path, root: Path) -> tuple[str | None, str | None, str | None
     kind = _classify_kind(path, parts)
     if kind is None:
         return None, None, None
-    rig, role = rig_and_role(path, root)
+    rig, role = rig_and_role(path, root, kind)
     return kind, rig, role
 
 

