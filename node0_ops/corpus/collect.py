@@ -59,7 +59,8 @@ from pathlib import Path
 from node0_ops.corpus import beads, documents, formulas, transcripts
 from node0_ops.corpus.readers import FileInfo, sha256_file
 from node0_ops.corpus.schema import CollectResult, QuarantineEntry, Record, SourceFile
-from node0_ops.corpus.sources import SkipCounter, classify, is_backup_table, skip_reason, walk_files
+from node0_ops.corpus.sources import (SkipCounter, classify, clear_caches, is_backup_table, skip_reason,
+                                      walk_files)
 
 __all__ = ["collect_town", "collect_paths", "classify", "summarize", "last_skip_counts"]
 
@@ -184,7 +185,9 @@ def _is_under(path: Path, root: Path) -> bool:
     return any(path == r or r in path.parents for r in (root, root.resolve()))
 
 
-def _check_max_line_bytes(max_line_bytes: object) -> None:
+def _start_run(max_line_bytes: object) -> None:
+    """Validate the arguments shared by both entry points and reset per-run caches."""
+    clear_caches()
     if isinstance(max_line_bytes, bool) or not isinstance(max_line_bytes, int) or max_line_bytes <= 0:
         raise ValueError(f"max_line_bytes={max_line_bytes!r} must be a positive int (bytes), e.g. 8_000_000")
 
@@ -208,7 +211,7 @@ def collect_paths(paths: Sequence[Path], transcript_dirs: Sequence[Path] = (), *
     Raises:
         ValueError: ``max_line_bytes`` is not a positive int.
     """
-    _check_max_line_bytes(max_line_bytes)
+    _start_run(max_line_bytes)
     skipped = SkipCounter()
     files: list[tuple[Path, Path, str | None]] = [(p, r, None) for p, r in walk_files(paths, skipped)]
     seen = {p.resolve() for p, _, _ in files}
@@ -234,7 +237,7 @@ def collect_town(town_root: Path, extra_paths: Sequence[Path] = (), transcript_d
         FileNotFoundError: ``town_root`` is not a folder (set GT_ROOT or pass the town).
         ValueError: ``max_line_bytes`` is not a positive int.
     """
-    _check_max_line_bytes(max_line_bytes)
+    _start_run(max_line_bytes)
     town = Path(town_root).expanduser().absolute()
     if not town.is_dir():
         raise FileNotFoundError(f"town root {town} is not a directory: pass your Gas Town folder "

@@ -1,7 +1,8 @@
 """Partition stage: dedup, leak-free train/val/test split, and coverage gaps.
 
 1. **Exact duplicates**: examples (pairs) whose normalized content (lower-case, collapsed
-   whitespace) hashes equal; the first in a stable order (source_key, id) is kept.
+   whitespace; system role cards left out, :func:`dedup_text`) hashes equal; the first in a
+   stable order (source_key, id) is kept.
 2. **Near duplicates**: MinHash signatures of word 3-gram shingles (Broder 1997) with LSH
    banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of Massive Datasets*
    ch. 3) find candidates; a candidate is dropped when its *exact* shingle Jaccard with a kept
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from node0_ops.corpus.examples_common import call_command
 from node0_ops.corpus.conventions import Flag, find_contradictions, find_reversions  # noqa: F401 (re-exported)
 from node0_ops.corpus.schema import ROLES, SPLITS, TASKS, DpoPair, Example
 
@@ -84,7 +86,7 @@ def shingle_hashes(text: str, k: int = 3) -> np.ndarray:
     A k-gram hashes to ``sum_j crc32(word_j) * C_j mod p`` (polynomial rolling hash over
     word hashes, ``C_j = 31^(k-1-j)``), computed vectorized; collisions are ~n^2/2^33.
     """
-    words = _TOKEN.findall(normalize(text))
+    words = _TOKEN.findall((text or "").lower())     # tokenizing makes whitespace collapse moot
     if not words:
         return np.zeros(0, dtype=np.uint64)
     hw = np.fromiter((_word_hash(w) for w in words), dtype=np.uint64, count=len(words))
@@ -193,8 +195,25 @@ def near_duplicates(texts: Sequence[str], threshold: float = 0.9, num_perm: int 
     return sorted(dropped.items())
 
 
+def dedup_text(e: Example) -> str:
+    """What two examples must share to be duplicates: the text, or every non-system message with
+    tool calls as ``name command`` (the role card and the JSON envelope of calls are shared by
+    all examples and would dominate short chats)."""
+    if e.messages is None:
+        return e.text or ""
+    parts = []
+    for m in e.messages:
+        if m.get("role") == "system":
+            continue
+        parts.append(str(m.get("content") or ""))
+        for call in m.get("tool_calls") or []:      # the call itself, without JSON boilerplate
+            fn = call.get("function") or {}
+            parts.append(f"{fn.get('name')} {call_command(call) or fn.get('arguments')}")
+    return "\n".join(parts)
+
+
 def _pair_text(p: DpoPair) -> str:
-    prompt = "\n".join(str(m.get("content") or "") for m in p.prompt)
+    prompt = "\n".join(str(m.get("content") or "") for m in p.prompt if m.get("role") != "system")
     return f"{prompt}\n<chosen>\n{p.chosen}\n<rejected>\n{p.rejected}"
 
 
@@ -259,7 +278,7 @@ def partition_corpus(examples: Sequence[Example], pairs: Sequence[DpoPair] = (),
     ex_sorted = sorted(examples, key=lambda e: (e.source_key, e.example_id))
     pr_sorted = sorted(pairs, key=lambda p: (p.source_key, p.pair_id))
     keep_e, dups_e = _dedup(ex_sorted, [e.example_id for e in ex_sorted],
-                            [e.content_text() for e in ex_sorted], near_dup_threshold)
+                            [dedup_text(e) for e in ex_sorted], near_dup_threshold)
     keep_p, dups_p = _dedup(pr_sorted, [p.pair_id for p in pr_sorted],
                             [_pair_text(p) for p in pr_sorted], near_dup_threshold)
     kept_e = [ex_sorted[i] for i in keep_e]

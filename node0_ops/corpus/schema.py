@@ -142,11 +142,14 @@ class CollectResult:
     records: list[Record] = field(default_factory=list)
     quarantine: list[QuarantineEntry] = field(default_factory=list)
     sources: list[SourceFile] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)   # reason -> files skipped as irrelevant
 
     def extend(self, other: "CollectResult") -> None:
         self.records += other.records
         self.quarantine += other.quarantine
         self.sources += other.sources
+        for k, v in other.skipped.items():
+            self.skipped[k] = self.skipped.get(k, 0) + v
 
 
 @dataclass(frozen=True)

@@ -75,10 +75,15 @@ def _rel_parts(path: Path, root: Path) -> tuple[str, ...]:
         return path.parts[-4:]
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)   # cleared by clear_caches() at the start of every collect run
 def _looks_like_rig(folder: str) -> bool:
     base = Path(folder)
     return any((base / m).exists() for m in RIG_MARKERS)
+
+
+def clear_caches() -> None:
+    """Forget rig-folder checks (call once per collect run; towns change between runs)."""
+    _looks_like_rig.cache_clear()
 
 
 def role_from_name(name: str) -> str | None:

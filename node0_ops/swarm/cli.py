@@ -27,8 +27,10 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -114,8 +116,13 @@ def _config_from_args(args) -> SwarmConfig:
 def _install_signal_handlers() -> threading.Event:
     """SIGTERM/SIGINT set the returned event; a second signal raises KeyboardInterrupt."""
     stop = threading.Event()
+    main_pid = os.getpid()
 
     def handler(signum, frame):
+        if os.getpid() != main_pid:  # a forked hivemind child inherited this handler: default behaviour
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
@@ -190,20 +197,31 @@ def cmd_join(args) -> int:
     return _run_peer(args, cfg, key, _out_dir(args, run_id), bootstrap=False)
 
 
-def _peer_position(dht, run_id: str) -> int:
-    """Number of peers already reporting progress in ``run_id`` (0 for the first)."""
-    found = dht.get(run_id + "_progress", latest=True)
-    return len(found.value) if found is not None and isinstance(found.value, dict) else 0
+def _private_socket_dir(cfg: SwarmConfig) -> tuple[SwarmConfig, Path]:
+    """A per-process socket folder (under --socket-dir, else the system temp dir), removed at exit."""
+    parent = Path(cfg.socket_dir) if cfg.socket_dir else Path(tempfile.gettempdir())
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"gtsw{os.getpid()}-", dir=parent))
+    return cfg.replace(socket_dir=str(folder)), folder
+
+
+def _remove_socket_dir(folder: Path) -> None:
+    from node0_ops.swarm.peer import remove_sockets
+
+    remove_sockets(folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _run_peer(args, cfg: SwarmConfig, key, out: Path, bootstrap: bool) -> int:
-    from node0_ops.swarm.peer import SwarmJoinError, start_dht
+    from node0_ops.swarm.peer import SwarmJoinError, register_peer, start_dht
 
     stop = _install_signal_handlers()
+    cfg, sockets = _private_socket_dir(cfg)
     try:
         dht = start_dht(cfg, key)
     except SwarmJoinError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _remove_socket_dir(sockets)
         return EXIT_REJECTED
     try:
         maddrs = [str(m) for m in dht.get_visible_maddrs()]
@@ -218,7 +236,7 @@ def _run_peer(args, cfg: SwarmConfig, key, out: Path, bootstrap: bool) -> int:
             (out / "join.json").write_text(json.dumps(info, indent=1))
             print(f"swarm run {cfg.run_id} (key {key.fingerprint}) is up at {' '.join(maddrs)}", flush=True)
             print("join from other machines with:\n  " + command, flush=True)
-        position = 0 if bootstrap else _peer_position(dht, cfg.run_id)
+        position = register_peer(dht, cfg.run_id, settle=0.0 if bootstrap else 1.0)
         count = args.shard_count or max(cfg.min_peers, position + 1)
         index = args.shard_index if args.shard_index is not None else position % count
         if not 0 <= index < count:
@@ -236,6 +254,7 @@ def _run_peer(args, cfg: SwarmConfig, key, out: Path, bootstrap: bool) -> int:
         return 2
     finally:
         dht.shutdown()
+        _remove_socket_dir(sockets)
 
 
 def _progress_writer(path: str | None):
@@ -282,10 +301,12 @@ def cmd_dht(args) -> int:
     if not key_path.exists():
         key.save(key_path)
     stop = _install_signal_handlers()
+    cfg, sockets = _private_socket_dir(cfg)
     try:
         dht = start_dht(cfg, key)
     except SwarmJoinError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _remove_socket_dir(sockets)
         return EXIT_REJECTED
     try:
         maddrs = [str(m) for m in dht.get_visible_maddrs()]
@@ -298,6 +319,7 @@ def cmd_dht(args) -> int:
         return 0
     finally:
         dht.shutdown()
+        _remove_socket_dir(sockets)
 
 
 def cmd_status(args) -> int:
@@ -311,10 +333,12 @@ def cmd_status(args) -> int:
 
     key = SwarmKey.load(cfg.key_file) if cfg.key_file else None
     run_id = cfg.run_id or (key.run_id if key else "")
+    cfg, sockets = _private_socket_dir(cfg)
     try:
         dht = start_dht(cfg, key, client_mode=True)
     except SwarmJoinError as exc:
         print(json.dumps({"run_id": run_id, "rejected": True, "error": str(exc)}), flush=True)
+        _remove_socket_dir(sockets)
         return EXIT_REJECTED
     try:
         info = dht.get(run_id + INFO_SUFFIX, latest=True)
@@ -326,6 +350,7 @@ def cmd_status(args) -> int:
         return 0
     finally:
         dht.shutdown()
+        _remove_socket_dir(sockets)
 
 
 def build_parser() -> argparse.ArgumentParser:

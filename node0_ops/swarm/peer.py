@@ -34,6 +34,7 @@ from pathlib import Path
 import hivemind
 import torch
 from hivemind.compression import Float16Compression, NoCompression
+from hivemind.optim.grad_averager import GradientAverager
 from hivemind.optim.power_sgd_averager import PowerSGDGradientAverager
 from hivemind.p2p import P2P
 
@@ -128,13 +129,19 @@ def default_optimizer_factory(cfg: SwarmConfig) -> OptimizerFactory:
 
 
 def gradient_compression_options(cfg: SwarmConfig) -> dict:
-    """``grad_compression`` / ``grad_averager_factory`` kwargs of ``hivemind.Optimizer`` for ``cfg.compression``."""
-    if cfg.compression == "fp16":
-        return {"grad_compression": Float16Compression()}
+    """``grad_compression`` / ``grad_averager_factory`` kwargs of ``hivemind.Optimizer`` for ``cfg.compression``.
+
+    The factory always sets ``request_timeout``: hivemind 1.1.12 forwards ``averager_opts`` to the
+    state averager only, and the gradient averager's default (3 s) exceeds a 1 s matchmaking time.
+    """
+    timeout = cfg.effective_request_timeout
     if cfg.compression == "powersgd":
         return {"grad_compression": NoCompression(),
-                "grad_averager_factory": partial(PowerSGDGradientAverager, averager_rank=cfg.powersgd_rank)}
-    return {"grad_compression": NoCompression()}
+                "grad_averager_factory": partial(PowerSGDGradientAverager, averager_rank=cfg.powersgd_rank,
+                                                 request_timeout=timeout)}
+    compression = Float16Compression() if cfg.compression == "fp16" else NoCompression()
+    return {"grad_compression": compression,
+            "grad_averager_factory": partial(GradientAverager, request_timeout=timeout)}
 
 
 @dataclass
@@ -241,6 +248,28 @@ def make_swarm_optimizer(params: Iterable[torch.nn.Parameter], cfg: SwarmConfig,
             opt.shutdown()
             raise
     return opt
+
+
+MEMBERS_SUFFIX = "_members"
+
+
+def register_peer(dht: hivemind.DHT, run_id: str, settle: float = 1.0, ttl: float = 6 * 3600) -> int:
+    """Record this peer's join time under ``<run_id>_members`` and return its 0-based position.
+
+    The position counts members that registered earlier (ties broken by peer id), including ones
+    that have left within ``ttl`` seconds; use it modulo the shard count. Peers registering within
+    ``settle`` seconds of each other may see each other late: pass explicit shards when it matters.
+    """
+    from hivemind.utils import get_dht_time
+
+    key, me = run_id + MEMBERS_SUFFIX, str(dht.peer_id)
+    now = get_dht_time()
+    dht.store(key, subkey=me, value=now, expiration_time=now + ttl)
+    time.sleep(settle)
+    found = dht.get(key, latest=True)
+    entries = {k: v.value for k, v in found.value.items()} if found is not None and isinstance(found.value, dict) else {}
+    entries[me] = now
+    return sum(1 for peer, t in entries.items() if (t, peer) < (now, me))
 
 
 def lora_fingerprint(params: Iterable[torch.Tensor]) -> str:

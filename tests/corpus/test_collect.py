@@ -31,7 +31,7 @@ TOWN_FILES = {
     "gastown/mayor/rig/docs/design.md": "---\ntitle: Design\n---\n# Design notes\n",
     "gastown/mayor/rig/.beads/mq/gt-mr1.json": '{"id": "gt-mr1", "branch": "polecat/toast", "rig": "gastown"}',
     "gastown/mayor/rig/internal/templates/roles/refinery.md.tmpl": "# Refinery Context\n{{ cmd }} mq list\n",
-    "gastown/mayor/rig/internal/config/roles/refinery.toml": 'role = "refinery"\nscope = "rig"\n',
+    "gastown/mayor/rig/internal/config/roles/refinery.toml": 'role = "refinery"\nscope = "rig"\nsince = 2026-01-02T03:04:05Z\n',
     "gastown/polecats/toast/gastown/CLAUDE.md": "# Polecat\n",
     "gastown/mayor/rig/main.go": "package main\n",
     "gastown/mayor/rig/logo.png": "PNG",
@@ -110,6 +110,10 @@ def test_collect_town_reads_every_kind_with_provenance(town):
         "text": TOWN_FILES["gastown/mayor/rig/docs/design.md"], "title": "Design notes", "front_matter": {"title": "Design"}}
     assert by_path["gastown/mayor/rig/.beads/mq/gt-mr1.json"][0].source_key == "bead:gt-mr1"
     assert by_path["CLAUDE.md"][0].source_key == "file:CLAUDE.md"
+    role_cfg = by_path["gastown/mayor/rig/internal/config/roles/refinery.toml"][0].payload
+    assert role_cfg["role"] == "refinery" and role_cfg["data"]["since"] == "2026-01-02T03:04:05+00:00"
+    for rec in result.records:
+        json.dumps(rec.payload, allow_nan=False)   # TOML/YAML dates become ISO strings
     srcs = {Path(s.path).relative_to(town).as_posix(): s for s in result.sources}
     assert set(srcs) == expected_files
     assert srcs[".beads/routes.jsonl"].n_records == 1 and srcs[".beads/routes.jsonl"].size_bytes > 0

@@ -12,6 +12,7 @@ Doc discrepancies found (asserted here with the real numbers):
   ``updated_at`` per id.
 """
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -40,6 +41,9 @@ def _issues(real_root, result, folder, suffix=".jsonl"):
 def test_no_valid_file_is_quarantined(real):
     _, result, skipped = real
     assert result.quarantine == []
+    assert len({r.record_id for r in result.records}) == len(result.records) == 9739
+    for rec in result.records:
+        json.dumps(rec.payload, allow_nan=False)            # strict JSON, no default=str needed
     # only files that are no source at all are skipped
     assert skipped == {"ext:.json": 1, "ext:.tsv": 1, "ext:.txt": 1, "ext:.yaml": 1, "name:LICENSE": 2}
 
