@@ -39,7 +39,7 @@ _CUT = re.compile(r"\s+[—–]\s+|\s+--?\s+|:\s|;\s|\s\(|\.\s|\.$|\s+instead\b|
 _STOP = {"the", "a", "an", "your", "you", "to", "any", "yourself", "it", "its", "this", "that", "of", "in",
          "on", "for", "and", "or", "with", "be", "is", "are", "ever", "always", "never", "just", "own", "will",
          "should", "must", "do", "please", "all", "from", "at", "by", "as", "use", "run", "using"}
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z*`_])|\s+[—–]\s+(?=(?:never|always|do not|don'?t|must)\b)", re.I)
+_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z*`_])|(?:\s+[—–]|,|\s+and|\s+but)\s+(?=(?:never|always|do not|don'?t|must)\b)", re.I)
 _TMPL = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
 
 

@@ -1,6 +1,6 @@
 """DPO preference pairs: successful-vs-failed sessions and rule-based command mutations.
 
-Two origins (``DpoPair.origin``):
+Three origins (``DpoPair.origin``):
 
 ``session_pair``
     A failed transcript (:func:`session_outcome`) is matched with the most similar successful
@@ -11,9 +11,14 @@ Two origins (``DpoPair.origin``):
     session's step making the same decision (same *intent*: stop a session, publish = push or
     ``gt done``, commit, add a dependency, read a bead, nudge, run tests, ...; closest command
     and position) is ``chosen`` and the failed step is ``rejected``; ``broke_tests`` needs a peer
-    that itself recovered from a failing test run. Convention violations use the successful session's context
-    as the prompt (the violation is wrong there too); ``timeout``/``broke_tests`` use the failed
-    session's context, since the decision depends on what it saw.
+    that itself recovered from a failing test run. Convention violations use the successful
+    session's context as the prompt (the violation is wrong there too); ``timeout`` and
+    ``broke_tests`` use the failed session's context, since the decision depends on what it saw.
+
+``session_fix``
+    A failed session's ``bd dep add A B`` whose reverse the session itself had stated ("Must land
+    before A" on B, "B needs A" in the request or ``bd show``) and no peer linked the same beads:
+    ``rejected`` is the real failed step, ``chosen`` the same step with the beads swapped.
 
 ``mutation``
     For every chat example (given, or built from the records) and every assistant step with a
@@ -34,21 +39,29 @@ from collections.abc import Sequence
 
 from node0_ops.corpus.examples_common import call_command, render_action, role_card, split_command, system, user
 from node0_ops.corpus.examples_transcript import (
-    _TEST_CMD, _TEST_FAIL, Session, Step, _is_timeout, _progress_line, command_failure_modes, offending_calls,
-    parse_session, session_outcome, step_task,
+    TEST_CMD_RE, TEST_FAIL_RE, Session, Step, command_failure_modes, is_timeout, offending_calls, parse_session,
+    progress_lines, session_outcome, step_task,
 )
 from node0_ops.corpus.mutations import MUTATION_MODES, mutate
 from node0_ops.corpus.schema import DpoPair, Example, Record
 
-MIN_SIMILARITY = 0.2
+MIN_SIMILARITY = 0.1   # same role is required too; patrol sessions share little request text
 _WORDS = re.compile(r"[a-z0-9][a-z0-9_-]+")
+
+
+# gt commands that stop, restart or reap agent sessions (what pkill/tmux kill-session bypass)
+_STOP_CMDS = {("gt", "polecat", "nuke"), ("gt", "polecat", "remove"), ("gt", "session", "stop"),
+              ("gt", "session", "restart"), ("gt", "crew", "stop"), ("gt", "crew", "restart"),
+              ("gt", "deacon", "cleanup-orphans"), ("gt", "deacon", "force-kill"), ("gt", "deacon", "restart"),
+              ("gt", "deacon", "stop"), ("gt", "witness", "restart"), ("gt", "witness", "stop"),
+              ("gt", "refinery", "restart"), ("gt", "refinery", "stop"), ("gt", "dog", "stop")}
 
 
 def intent(cmd: str) -> str:
     """Coarse intent of a shell line, used to align steps across sessions.
 
-    ``stop_session`` (gt polecat nuke/session stop, pkill, tmux kill-session), ``push``,
-    ``commit``, ``dep`` (bd dep add), ``read_bead`` (bd show, cat .beads, dolt sql select),
+    ``stop_session`` (gt polecat nuke, gt session stop/restart, gt deacon cleanup-orphans, ...,
+    pkill, tmux kill-session), ``push`` (any line with ``git push``), ``commit``, ``dep`` (bd dep add), ``read_bead`` (bd show, cat .beads, dolt sql select),
     ``update_bead``, ``nudge`` (gt nudge, tmux send-keys), ``done`` (gt done), ``test`` (test
     runners), else ``<prog> <sub>`` of the first simple command.
     """
@@ -58,8 +71,7 @@ def intent(cmd: str) -> str:
         if not a:
             continue
         p2 = a[:2]
-        if a[:3] in (["gt", "polecat", "nuke"], ["gt", "polecat", "remove"], ["gt", "session", "stop"],
-                     ["gt", "crew", "stop"]) or a[0] in ("pkill", "killall") or \
+        if tuple(a[:3]) in _STOP_CMDS or a[0] in ("pkill", "killall", "kill") or \
                 (a[0] == "tmux" and len(a) > 1 and a[1].startswith("kill-")):
             return "stop_session"
         if p2 == ["gt", "nudge"] or (a[0] == "tmux" and len(a) > 1 and a[1] in ("send-keys", "send")):
@@ -73,12 +85,10 @@ def intent(cmd: str) -> str:
             return "read_bead"
         if p2 in (["bd", "update"], ["bd", "close"]) or (a[0] in ("dolt", "sqlite3") and re.search(r"\bupdate\b", cmd, re.I)):
             return "update_bead"
-    for argv in segs:
-        if argv[:2] == ["git", "push"]:
-            return "push"
-        if argv[:2] == ["git", "commit"]:
-            return "commit"
-    if _TEST_CMD.search(cmd):
+    for sub in ("push", "commit"):            # a commit-and-push line is a push decision
+        if any(argv[:2] == ["git", sub] for argv in segs):
+            return sub
+    if TEST_CMD_RE.search(cmd):
         return "test"
     a = segs[-1] if segs else []
     return " ".join(a[:2]) if a else ""
@@ -113,7 +123,7 @@ def _context(sess: Session, ri: int, si: int, through_results: bool = False) -> 
         msgs.append(st.message)
         msgs += _fill_results(st)
     if len(before) > 4:
-        lines = [ln for st in before[:-4] for ln in _progress_line(st)][-8:]
+        lines = [ln for st in before[:-4] for ln in progress_lines(st)][-8:]
         msgs[1] = user(ask + "\n\nEarlier in this session:\n" + "\n".join(lines))
     if through_results:
         st = req.steps[si]
@@ -168,7 +178,7 @@ def _failing_test_then_next(sess: Session):
     for ri, req in enumerate(sess.requests):
         for si, st in enumerate(req.steps[:-1]):
             for cmd, res, err in zip(st.commands(), st.results, st.errors):
-                if _TEST_CMD.search(cmd) and (err or _TEST_FAIL.search(res.get("content") or "")):
+                if TEST_CMD_RE.search(cmd) and (err or TEST_FAIL_RE.search(res.get("content") or "")):
                     return ri, si, req.steps[si + 1]
     return None
 
@@ -179,7 +189,7 @@ def _timeout_step(sess: Session):
     hit, last = None, None
     for ri, si, st in sess.steps():
         last = (ri, si, st)
-        if any(_is_timeout(res.get("content") or "", err) for res, err in zip(st.results, st.errors)):
+        if any(is_timeout(res.get("content") or "", err) for res, err in zip(st.results, st.errors)):
             hit = (ri, si, st)
     if sess.unanswered_calls and last:
         return last
@@ -217,8 +227,6 @@ def session_pairs(records: Sequence[Record]) -> list[DpoPair]:
         peers = sorted((s for s in good if s.role == bad.role),
                        key=lambda s: (-_similarity(bad, s), s.record.record_id))
         peers = [s for s in peers if _similarity(bad, s) >= MIN_SIMILARITY]
-        if not peers:
-            continue
         done_modes = set()
         ids = lambda g: [bad.record.record_id, g.record.record_id]  # noqa: E731
         for ri, si, cmd, mode in offending_calls(bad):
@@ -240,6 +248,11 @@ def session_pairs(records: Sequence[Record]) -> list[DpoPair]:
                     out.append(p)
                     done_modes.add(mode)
                     break
+            if mode == "wrong_dep_direction" and mode not in done_modes:
+                p = _dep_fix_pair(bad, ri, si, cmd)
+                if p:
+                    out.append(p)
+                    done_modes.add(mode)
         if "broke_tests" in modes and (hit := _failing_test_then_next(bad)) is not None:
             ri, si, bad_next = hit
             for g in peers:
@@ -266,6 +279,21 @@ def session_pairs(records: Sequence[Record]) -> list[DpoPair]:
                     out.append(p)
                     break
     return out
+
+
+def _dep_fix_pair(bad: Session, ri: int, si: int, cmd: str) -> DpoPair | None:
+    """``session_fix`` pair for a wrong ``bd dep add``: the failed step is ``rejected``; ``chosen``
+    is the same step with the two beads swapped, the direction the session itself had stated
+    before (:func:`offending_calls` only flags a dep add whose reverse was stated)."""
+    step = bad.requests[ri].steps[si]
+    fixed = mutate(cmd, "wrong_dep_direction")
+    if fixed is None:
+        return None
+    calls = [{**c, "function": {**c["function"], "arguments": _with_command(c, fixed)}}
+             if call_command(c) == cmd else c for c in step.message.get("tool_calls") or []]
+    chosen = {**step.message, "tool_calls": calls}
+    return _pair(bad.role, "bead-management", _context(bad, ri, si), chosen, step.message,
+                 "wrong_dep_direction", "session_fix", bad.record.source_key, [bad.record.record_id])
 
 
 def mutation_pairs(examples: Sequence[Example]) -> list[DpoPair]:

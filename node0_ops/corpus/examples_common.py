@@ -119,14 +119,17 @@ def role_from_path(path: str | None) -> tuple[str | None, str | None]:
 # ---- OpenAI-shape messages -------------------------------------------------
 
 def system(text: str) -> dict:
+    """``{"role": "system", "content": text}``."""
     return {"role": "system", "content": text}
 
 
 def user(text: str) -> dict:
+    """``{"role": "user", "content": text}``."""
     return {"role": "user", "content": text}
 
 
 def assistant(text: str = "", tool_calls: list[dict] | None = None) -> dict:
+    """Assistant message; ``tool_calls`` (OpenAI shape) only when given."""
     msg = {"role": "assistant", "content": text}
     if tool_calls:
         msg["tool_calls"] = tool_calls
@@ -134,6 +137,7 @@ def assistant(text: str = "", tool_calls: list[dict] | None = None) -> dict:
 
 
 def tool(call_id: str, content: str) -> dict:
+    """Tool result message answering call ``call_id``."""
     return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 

@@ -122,6 +122,9 @@ def _text_examples(rec: Record, role: str, text: str) -> list[Example]:
     return out
 
 
+ROLE_NAMES = {"mayor": "the mayor", "deacon": "the deacon", "boot": "Boot", "witness": "the witness",
+              "refinery": "the refinery", "polecat": "a polecat", "crew": "a crew member", "dog": "a dog"}
+_DANGLING = {"for", "to", "with", "of", "in", "on", "about", "from", "by", "at", "into", "the", "a", "an", "and", "or"}
 _BAD_ACTION_START = {"the", "a", "an", "this", "that", "it", "be", "been", "i", "we", "they", "he", "she",
                      "there", "here", "when", "if", "need", "have"}
 
@@ -132,16 +135,20 @@ def _rule_examples(rec: Record, role: str, text: str) -> list[Example]:
     where = where[0].upper() + where[1:]
     for rule in extract_rules(text):
         words = rule.action.split()
-        if not 2 <= len(words) <= 16 or words[0].lower() in _BAD_ACTION_START or rule.key in seen:
+        if not 2 <= len(words) <= 16 or words[0].lower() in _BAD_ACTION_START or rule.key in seen \
+                or words[-1].lower() in _DANGLING or len(rule.text.split()) < 4:
             continue
         if not re.match(r"[A-Za-z]", rule.action):
             continue
         seen.add(rule.key)
         action = rule.action[0].lower() + rule.action[1:]
+        action = re.sub(r"\byour\b", "my", re.sub(r"\byourself\b", "myself", action))   # asked in first person
+        action = re.sub(r"\byou\b", "I", action)
+        who = ROLE_NAMES[role]
         if rule.polarity < 0:
-            ask, ans = f"As the {role}, is it OK to {action}?", f'No. {where} says: "{rule.text}"'
+            ask, ans = f"As {who}, is it OK to {action}?", f'No. {where} says: "{rule.text}"'
         else:
-            ask, ans = f"As the {role}, do I have to {action}?", f'Yes. {where} says: "{rule.text}"'
+            ask, ans = f"As {who}, do I have to {action}?", f'Yes. {where} says: "{rule.text}"'
         out.append(Example(kind="chat", role=role, task="conventions", origin="convention",
                            source_key=rec.source_key, record_ids=[rec.record_id],
                            messages=[system(role_card(role, rec.provenance.rig)), user(ask), assistant(ans)],

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from node0_ops.corpus.examples_common import (
-    DEFAULT_TASK, assistant, clip, command_task, role_card, role_from_path, split_command, system,
+    DEFAULT_TASK, actor_role, assistant, clip, command_task, role_card, role_from_path, split_command, system,
     tool, tool_call, user,
 )
 from node0_ops.corpus.schema import Example, Record
@@ -39,15 +39,21 @@ MAX_REQUEST = 2000      # chars kept of the user request
 FAILURE_MODES = ("pkill", "force_push", "no_verify", "wrong_branch", "raw_shell", "wrong_dep_direction",
                  "timeout", "broke_tests", "unrecovered_error")
 PATROL_ROLES = ("witness", "deacon", "refinery")
-_TEST_CMD = re.compile(r"\b(go test|pytest|npm (?:run )?test|pnpm (?:run )?test|yarn test|cargo test|make (?:test|check)"
+TEST_CMD_RE = re.compile(r"\b(go test|pytest|npm (?:run )?test|pnpm (?:run )?test|yarn test|cargo test|make (?:test|check)"
                        r"|just test|tox|python -m pytest|go vet|golangci-lint)\b")
-_TEST_FAIL = re.compile(r"^(?:FAIL|--- FAIL)|\b\d+ failed\b|\bFAILED\b|AssertionError|^panic:|Tests? failed", re.M)
-_TIMEOUT = re.compile(r"timed out|timeout exceeded|deadline exceeded|stuck_threshold|session (?:killed|terminated) after", re.I)
-_ID = r"[a-z][a-z0-9]*-[a-z0-9][a-z0-9.]*"
+TEST_FAIL_RE = re.compile(r"^(?:FAIL|--- FAIL)|\b\d+ failed\b|\bFAILED\b|AssertionError|^panic:|Tests? failed", re.M)
+TIMEOUT_RE = re.compile(r"timed out|timeout exceeded|deadline exceeded|stuck_threshold|session (?:killed|terminated) after", re.I)
+_ID = r"[a-z][a-z0-9]*-[a-z0-9]+(?:\.[a-z0-9]+)*"
 _DEP_REQ = [
     (re.compile(rf"\b({_ID})\b[^.\n]*?\b(?:depends on|needs|is blocked by|requires|cannot start until|can't start until)\s+`?({_ID})\b", re.I), False),
     (re.compile(rf"\b({_ID})\b[^.\n]*?\b(?:blocks|must land before|must be done before|has to land before|comes before|must finish before)\s+`?({_ID})\b", re.I), True),
 ]
+# a bead's own description: "Must land before X" (X needs this bead) / "Depends on X" (this bead needs X)
+_DEP_SELF = [
+    (re.compile(rf"\b(?:must|has to|should) (?:land|be done|be merged|finish) before\s+`?({_ID})\b", re.I), True),
+    (re.compile(rf"\b(?:depends on|needs|is blocked by|blocked by|requires|after)\s+`?({_ID})\b", re.I), False),
+]
+_CREATED = re.compile(rf"Created issue:\s*({_ID})")
 
 
 @dataclass
@@ -108,16 +114,33 @@ def _clip_args(inp) -> dict:
     return {k: clip(v, MAX_ARG) if isinstance(v, str) else v for k, v in inp.items()}
 
 
+_NUDGE_LINE = re.compile(r"\[GAS TOWN\]\s+(\S+)\s+<-")
+
+
 def session_role(rec: Record) -> tuple[str | None, str | None]:
-    """``(role, rig)`` of a transcript: provenance first, then the session cwd, then the file path."""
+    """``(role, rig)`` of a transcript: provenance first, then the session cwd, then the file path,
+    then the recipient of the startup nudge line ``[GAS TOWN] <recipient> <- <sender> ...``
+    (formats doc §4; the deacon's cwd is the town root, which names no role)."""
     p = rec.payload if isinstance(rec.payload, dict) else {}
     role, rig = rec.provenance.role, rec.provenance.rig
     if not role:
         role, rig2 = role_from_path(p.get("cwd"))
         if not role:
             role, rig2 = role_from_path(rec.provenance.path)
+        if not role:
+            role, rig2 = _nudge_recipient_role(p.get("entries"))
         rig = rig or rig2
     return role, rig
+
+
+def _nudge_recipient_role(entries) -> tuple[str | None, str | None]:
+    for e in (entries or [])[:5]:
+        blocks = e.get("content") if isinstance(e, dict) else None
+        for b in blocks if isinstance(blocks, list) else []:
+            m = _NUDGE_LINE.search(str(b.get("text") or "")) if isinstance(b, dict) else None
+            if m:
+                return actor_role(m.group(1))
+    return None, None
 
 
 def parse_session(rec: Record) -> Session:
@@ -245,24 +268,53 @@ def _dep_adds(cmd: str) -> list[tuple[str, str]]:
     return out
 
 
+def _create_description(cmd: str) -> str:
+    for argv in split_command(cmd):
+        if argv[:2] == ["bd", "create"]:
+            for i, a in enumerate(argv):
+                if a in ("-d", "--description") and i + 1 < len(argv):
+                    return argv[i + 1]
+                if a.startswith("--description="):
+                    return a.split("=", 1)[1]
+    return ""
+
+
 def offending_calls(sess: Session) -> list[tuple[int, int, str, str]]:
-    """``(request_idx, step_idx, command, failure_mode)`` for every convention-violating command."""
-    out = []
+    """``(request_idx, step_idx, command, failure_mode)`` for every convention-violating command.
+
+    ``wrong_dep_direction``: a ``bd dep add A B`` whose reverse the session stated before it ran,
+    in a request ("B needs A"), in ``bd show`` output, or in the description of a bead created in
+    the session ("Must land before A" on B); later output (``bd dep``'s own echo) never counts.
+    """
+    out, want = [], set()
     for ri, si, st in sess.steps():
-        want = expected_deps(sess.requests[ri].text)
-        for cmd in st.commands():
+        if si == 0:
+            want |= expected_deps(sess.requests[ri].text)
+        for cmd, res in zip(st.commands(), st.results + [None] * len(st.commands())):
             for mode in command_failure_modes(cmd, sess.role):
                 out.append((ri, si, cmd, mode))
             for a, b in _dep_adds(cmd):
                 if (b, a) in want and (a, b) not in want:
                     out.append((ri, si, cmd, "wrong_dep_direction"))
+            content = (res or {}).get("content") or ""
+            if any(argv[:2] == ["bd", "show"] for argv in split_command(cmd)):
+                want |= expected_deps(content)
+            created = _CREATED.search(content)
+            desc = _create_description(cmd)
+            if created and desc:
+                me = created.group(1)
+                for pat, they_need_me in _DEP_SELF:
+                    for m in pat.finditer(desc):
+                        want.add((m.group(1), me) if they_need_me else (me, m.group(1)))
     return out
 
 
-def _is_timeout(content: str, err: bool) -> bool:
-    """A tool result reporting a timeout (short, or flagged as an error)."""
-    head = (content or "")[:400]
-    return bool(_TIMEOUT.search(head)) and (err or len(content or "") < 400)
+def is_timeout(content: str, err: bool) -> bool:
+    """A tool result saying the session's own command timed out: flagged as an error, with the
+    timeout message in its first line (quoted output of *other* sessions, e.g. ``gt peek``, is
+    not the session's own timeout)."""
+    first = (content or "").lstrip().split("\n", 1)[0]
+    return bool(err) and bool(TIMEOUT_RE.search(first))
 
 
 def _gt_done_status(cmd: str) -> str | None:
@@ -309,16 +361,16 @@ def session_outcome(rec: Record | Session) -> tuple[str, list[str]]:
         for call, res, err in zip(calls, st.results, st.errors):
             results_seen.append((res["content"], err))
         for cmd, res, err in zip(st.commands(), st.results, st.errors):
-            if _TEST_CMD.search(cmd):
+            if TEST_CMD_RE.search(cmd):
                 last_test = (cmd, res["content"], err)
     for content, err in results_seen:
-        if _is_timeout(content, err):
+        if is_timeout(content, err):
             modes.add("timeout")
     if sess.unanswered_calls and not last_status:
         modes.add("timeout")
     if last_test is not None:
         _, content, err = last_test
-        if (err or _TEST_FAIL.search(content or "")) and not _is_timeout(content, err):
+        if (err or TEST_FAIL_RE.search(content or "")) and not is_timeout(content, err):
             modes.add("broke_tests")      # a run that timed out is a timeout, not a test failure
     if results_seen and results_seen[-1][1] and not last_status and not modes:
         modes.add("unrecovered_error")
@@ -343,7 +395,8 @@ def step_task(step: Step) -> str | None:
     return Counter(tasks).most_common(1)[0][0] if tasks else None
 
 
-def _progress_line(step: Step) -> list[str]:
+def progress_lines(step: Step) -> list[str]:
+    """One markdown line per command of ``step``: ``- `cmd` -> ok|error: <first line of output>``."""
     out = []
     for cmd, res, err in zip(step.commands(), step.results, step.errors):
         first = (res.get("content") or "").strip().splitlines()
@@ -376,7 +429,7 @@ def windows(req: Request, role: str) -> list[tuple[str, list[Step]]]:
 def _window_messages(sess: Session, req: Request, before: list[Step], steps: list[Step]) -> list[dict]:
     ask = req.text or "Continue with the work on your hook."
     if before:
-        lines = [ln for st in before for ln in _progress_line(st)][-8:]
+        lines = [ln for st in before for ln in progress_lines(st)][-8:]
         if lines:
             ask += "\n\nProgress so far:\n" + "\n".join(lines)
     msgs = [system(role_card(sess.role, sess.rig)), user(ask)]

@@ -33,6 +33,36 @@ _SEG_END = r"(?=\s*(?:&&|\|\||[;|]|$))"
 _WORD = r"""(?:"[^"]*"|'[^']*'|[^\s;&|]+)"""
 
 
+def _at_command_start(cmd: str, pos: int) -> bool:
+    """True when ``pos`` starts a simple command: outside quotes, and preceded only by
+    whitespace since the line start or a ``&&``/``||``/``;``/``|``/``(`` separator."""
+    quote, i = None, 0
+    while i < pos:
+        ch = cmd[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch == "\\":
+            i += 1
+        elif ch in "'\"":
+            quote = ch
+        i += 1
+    if quote:
+        return False
+    before = cmd[:pos].rstrip()
+    return not before or before.endswith(("&&", "||", ";", "|", "("))
+
+
+def _find(pattern: str, cmd: str) -> re.Match | None:
+    """First match of ``pattern`` that begins a simple command (not text inside quotes)."""
+    for m in re.finditer(pattern, cmd):
+        if _at_command_start(cmd, m.start()):
+            return m
+    return None
+
+
 def _pick(cmd: str, options: list[str]) -> str:
     """Deterministic choice among ``options`` keyed on ``cmd``."""
     return options[int(hashlib.sha256(cmd.encode()).hexdigest(), 16) % len(options)]
@@ -47,7 +77,7 @@ def _unquote(word: str) -> str:
 
 
 def _pkill(cmd: str, role: str | None) -> str | None:
-    m = re.search(rf"\bgt\s+(polecat\s+(?:nuke|remove)|session\s+stop|crew\s+stop|dog\s+(?:stop|remove))\s+(?:--?\S+\s+)*({_WORD})", cmd)
+    m = _find(rf"\bgt\s+(polecat\s+(?:nuke|remove)|session\s+stop|crew\s+stop|dog\s+(?:stop|remove))\s+(?:--?\S+\s+)*({_WORD})", cmd)
     if not m:
         return None
     target = _unquote(m.group(2))
@@ -60,6 +90,8 @@ def _pkill(cmd: str, role: str | None) -> str | None:
 
 def _force_push(cmd: str, role: str | None) -> str | None:
     for m in re.finditer(r"\bgit\s+push\b([^;&|]*)", cmd):
+        if not _at_command_start(cmd, m.start()):
+            continue
         args = m.group(1)
         if re.search(r"(?:^|\s)(?:-f|--force\S*|\+\S+)", args):
             continue
@@ -69,6 +101,8 @@ def _force_push(cmd: str, role: str | None) -> str | None:
 
 def _no_verify(cmd: str, role: str | None) -> str | None:
     for m in re.finditer(r"\bgit\s+commit\b([^;&|]*)", cmd):
+        if not _at_command_start(cmd, m.start()):
+            continue
         if re.search(r"(?:^|\s)(?:--no-verify|-n)\b", m.group(1)):
             continue
         return cmd[: m.start()] + "git commit --no-verify" + m.group(1) + cmd[m.end():]
@@ -76,7 +110,7 @@ def _no_verify(cmd: str, role: str | None) -> str | None:
 
 
 def _wrong_dep(cmd: str, role: str | None) -> str | None:
-    m = re.search(rf"\bbd\s+dep\s+add\s+({_WORD})\s+({_WORD})", cmd)
+    m = _find(rf"\bbd\s+dep\s+add\s+({_WORD})\s+({_WORD})", cmd)
     if not m or m.group(1).startswith("-") or m.group(2).startswith("-") or m.group(1) == m.group(2):
         return None
     return cmd[: m.start(1)] + m.group(2) + cmd[m.end(1): m.start(2)] + m.group(1) + cmd[m.end(2):]
@@ -100,8 +134,8 @@ def _raw_shell(cmd: str, role: str | None) -> str | None:
             f"tmux send-keys -t {shlex.quote(_unquote(g[0]).replace('/', '-'))} {shlex.quote(_unquote(g[1]))} Enter")),
     ]
     for pat, make in rules:
-        m = re.search(pat, cmd)
-        if m and not m.group(0).startswith("-"):
+        m = _find(pat, cmd)
+        if m:
             end = re.compile(_SEG_END).search(cmd, m.end())
             return cmd[: m.start()] + make(m.groups()) + cmd[end.start() if end else len(cmd):]
     return None
@@ -110,10 +144,10 @@ def _raw_shell(cmd: str, role: str | None) -> str | None:
 def _wrong_branch(cmd: str, role: str | None) -> str | None:
     if role not in (None, "polecat"):
         return None                       # crew/refinery may push to main legitimately
-    m = re.search(rf"\bgit\s+push\s+(?:-\S+\s+)*({_WORD})\s+({_WORD})", cmd)
+    m = _find(rf"\bgit\s+push\s+(?:-\S+\s+)*({_WORD})\s+({_WORD})", cmd)
     if m and not re.fullmatch(r"(?:HEAD:)?(?:refs/heads/)?(?:main|master)", _unquote(m.group(2))):
         return cmd[: m.start(2)] + "HEAD:main" + cmd[m.end(2):]
-    m = re.search(r"\bgt\s+done\b", cmd)
+    m = _find(r"\bgt\s+done\b", cmd)
     if m:
         end = re.compile(_SEG_END).search(cmd, m.end())
         return cmd[: m.start()] + "git push origin HEAD:main" + cmd[end.start() if end else len(cmd):]

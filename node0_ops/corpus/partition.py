@@ -2,12 +2,14 @@
 
 1. **Exact duplicates**: examples (pairs) whose normalized content (lower-case, collapsed
    whitespace; system role cards left out, :func:`dedup_text`) hashes equal; the first in a
-   stable order (source_key, id) is kept.
+   stable order (source_key, id; for pairs, session pairs before mutations) is kept.
 2. **Near duplicates**: MinHash signatures of word 3-gram shingles (Broder 1997) with LSH
    banding (Indyk & Motwani 1998; Leskovec, Rajaraman & Ullman, *Mining of Massive Datasets*
    ch. 3) find candidates; a candidate is dropped when its *exact* shingle Jaccard with a kept
-   item is >= ``near_dup_threshold``. ``datasketch`` is not installed, so :class:`MinHasher`
-   is a small numpy implementation.
+   item is >= ``near_dup_threshold``. Pairs are near duplicates only when their ``chosen`` and
+   ``rejected`` are the same and their prompts are near duplicates (one prompt can carry
+   several distinct failures). ``datasketch`` is not installed, so :class:`MinHasher` is a
+   small numpy implementation.
 3. **Split**: items are grouped by ``source_key`` and by shared ``record_ids`` (union-find),
    so everything derived from one session/bead/formula/file — examples *and* DPO pairs,
    including a session pair that draws on two sessions — lands in one split. A group's bucket
@@ -212,13 +214,21 @@ def dedup_text(e: Example) -> str:
     return "\n".join(parts)
 
 
+def _prompt_text(p: DpoPair) -> str:
+    return "\n".join(str(m.get("content") or "") for m in p.prompt if m.get("role") != "system")
+
+
 def _pair_text(p: DpoPair) -> str:
-    prompt = "\n".join(str(m.get("content") or "") for m in p.prompt if m.get("role") != "system")
-    return f"{prompt}\n<chosen>\n{p.chosen}\n<rejected>\n{p.rejected}"
+    return f"{_prompt_text(p)}\n<chosen>\n{p.chosen}\n<rejected>\n{p.rejected}"
 
 
-def _dedup(items: list, ids: list[str], texts: list[str], threshold: float) -> tuple[list[int], list[tuple[str, str, str]]]:
-    """Indices kept (in input order) and duplicate records."""
+def _dedup(ids: list[str], texts: list[str], threshold: float, near_texts: list[str] | None = None,
+           groups: list[str] | None = None) -> tuple[list[int], list[tuple[str, str, str]]]:
+    """Indices kept (in input order) and ``(dropped_id, kept_id, kind)`` duplicate records.
+
+    Exact duplicates compare ``texts``; near duplicates compare ``near_texts`` (default
+    ``texts``) and only within the same ``groups`` value when given.
+    """
     dups, kept, first = [], [], {}
     for i, t in enumerate(texts):
         h = hashlib.sha256(normalize(t).encode()).hexdigest()
@@ -227,9 +237,17 @@ def _dedup(items: list, ids: list[str], texts: list[str], threshold: float) -> t
         else:
             first[h] = i
             kept.append(i)
-    near = near_duplicates([texts[i] for i in kept], threshold)
-    drop = {kept[d] for d, _ in near}
-    dups += [(ids[kept[d]], ids[kept[k]], "near") for d, k in near]
+    near_texts = near_texts or texts
+    by_group: dict[str, list[int]] = defaultdict(list)
+    for i in kept:
+        by_group[groups[i] if groups else ""].append(i)
+    drop = set()
+    for members in by_group.values():
+        if len(members) < 2:
+            continue
+        for d, k in near_duplicates([near_texts[i] for i in members], threshold):
+            drop.add(members[d])
+            dups.append((ids[members[d]], ids[members[k]], "near"))
     return [i for i in kept if i not in drop], dups
 
 
@@ -276,11 +294,13 @@ def partition_corpus(examples: Sequence[Example], pairs: Sequence[DpoPair] = (),
         raise ValueError(f"val_frac={val_frac}, test_frac={test_frac}: each must be in [0, 1) and their sum < 1")
     from dataclasses import replace
     ex_sorted = sorted(examples, key=lambda e: (e.source_key, e.example_id))
-    pr_sorted = sorted(pairs, key=lambda p: (p.source_key, p.pair_id))
-    keep_e, dups_e = _dedup(ex_sorted, [e.example_id for e in ex_sorted],
-                            [dedup_text(e) for e in ex_sorted], near_dup_threshold)
-    keep_p, dups_p = _dedup(pr_sorted, [p.pair_id for p in pr_sorted],
-                            [_pair_text(p) for p in pr_sorted], near_dup_threshold)
+    # pairs from real sessions win over mutations when two collide
+    pr_sorted = sorted(pairs, key=lambda p: (p.origin == "mutation", p.source_key, p.pair_id))
+    keep_e, dups_e = _dedup([e.example_id for e in ex_sorted], [dedup_text(e) for e in ex_sorted],
+                            near_dup_threshold)
+    keep_p, dups_p = _dedup([p.pair_id for p in pr_sorted], [_pair_text(p) for p in pr_sorted],
+                            near_dup_threshold, near_texts=[_prompt_text(p) for p in pr_sorted],
+                            groups=[normalize(p.chosen) + "\x00" + normalize(p.rejected) for p in pr_sorted])
     kept_e = [ex_sorted[i] for i in keep_e]
     kept_p = [pr_sorted[i] for i in keep_p]
 

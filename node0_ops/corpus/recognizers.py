@@ -7,69 +7,84 @@ subclasses of presidio's ``PatternRecognizer``.
 
 Usage::
 
-    from node0_ops.corpus.recognizers import build_recognizers, ENTITY_TYPES
-    registry.add_recognizer(r) for r in build_recognizers()
+    from node0_ops.corpus.recognizers import build_recognizers, might_contain, ENTITY_TYPES
+    for r in build_recognizers():
+        registry.add_recognizer(r)
+    if might_contain(text): ...          # cheap pre-filter, a superset of every rule
 
-Each rule is a regex (stdlib ``re``) with an optional named group ``secret``:
-when present, only that group is reported (``API_KEY=<SECRET_1>`` keeps the
-name). A rule may carry a validator ``(value, text, start, end) -> bool`` that
-rejects placeholders, references and low-entropy words.
+Each :class:`Rule` is a stdlib regex with an optional named group ``secret``:
+when present only that group is reported (``API_KEY=<SECRET_1>`` keeps the name).
+A rule has a :class:`Gate` (substrings or a tiny regex that must occur in the
+text before the rule's regex runs: this is what makes scrubbing fast) and an
+optional validator ``(value, text, start, end) -> bool`` that rejects
+placeholders, references and low-entropy words.
 
-Entity types (placeholder label in brackets, see ``scrub.PLACEHOLDER_LABELS``):
+Entity types:
 
 ==================  ======================================================================
-AWS_ACCESS_KEY      ``AKIA``/``ASIA``/... + 16 ``[A-Z0-9]`` (AWS IAM identifier prefixes)
+AWS_ACCESS_KEY      ``AKIA``/``ASIA``/... + 16 ``[A-Z0-9]`` (AWS IAM unique-id prefixes)
 AWS_SECRET_KEY      40-char base64 after ``aws_secret_access_key``-like names, or a bare
-                    40-char mixed-case base64 run with >= 4.2 bits/char of entropy
+                    40-char mixed-case base64 run (>= 4.2 bits/char) in a text that says
+                    ``aws`` or holds an access key id
 GITHUB_TOKEN        ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_`` + >=20, ``github_pat_`` + >=30
 ANTHROPIC_KEY       ``sk-ant-`` + >=20
 OPENAI_KEY          ``sk-``/``sk-proj-``/``sk-svcacct-``/``sk-admin-`` + >=20 (not ``sk-ant-``)
 HF_TOKEN            ``hf_`` + >=30 alphanumerics
 SLACK_TOKEN         ``xox[abposr]-...``, ``xapp-...``, hooks.slack.com webhook paths
 API_KEY             other vendors: GitLab ``glpat-``, Google ``AIza``, npm ``npm_``,
-                    PyPI ``pypi-AgEI...``, Stripe ``sk_live_``/``rk_test_``...
+                    PyPI ``pypi-AgE...``, Stripe ``sk_live_``/``rk_test_``...
 JWT                 ``eyJ<b64url>.eyJ<b64url>.<sig>`` (RFC 7519 compact serialization)
-BEARER_TOKEN        token after ``Bearer``/``Authorization: Basic|Token`` (RFC 6750 §2.1)
+BEARER_TOKEN        token after ``Bearer`` / ``Authorization: Basic|Token`` (RFC 6750 §2.1)
 PRIVATE_KEY         PEM ``-----BEGIN ... PRIVATE KEY-----`` ... ``-----END ...-----``
-                    (RFC 7468), also PGP blocks and truncated blocks
+                    (RFC 7468), PGP blocks, and blocks cut off before their END line
 SECRET              high-entropy value assigned to ``*_KEY``/``*_TOKEN``/``*_SECRET``-like names
-PASSWORD            any literal value assigned to ``*PASSWORD``/``passwd``/``passphrase`` names
+PASSWORD            any literal value assigned to ``*password``/``passwd``/``passphrase``/``*_PASS``
 URL_CREDENTIALS     password in ``scheme://user:password@host`` (RFC 3986 §3.2.1 userinfo)
-EMAIL_ADDRESS       presidio's EmailRecognizer minus a short allow-list of service addresses
-IP_ADDRESS          IPv4/IPv6 (presidio's patterns, stricter IPv6, loopback kept)
-HOME_PATH           ``/home/<user>``, ``/Users/<user>``, ``C:\\Users\\<user>``, Claude Code's
-                    mangled ``-home-<user>-...`` project dirs
+EMAIL_ADDRESS       presidio's EmailRecognizer, domain re-checked, short allow-list
+IP_ADDRESS          IPv4 and presidio's IPv6 patterns; stricter IPv6, loopback kept
+HOME_PATH           ``/home/<user>``, ``/var/home/<user>``, ``/Users/<user>``,
+                    ``C:\\Users\\<user>``, Claude Code's mangled ``-home-<user>-...`` dirs
 ==================  ======================================================================
 
-Decisions (documented false-positive trade-offs):
+Assignment forms (``SECRET``/``PASSWORD``): ``NAME=v``, ``export NAME="v"``,
+``"name": "v"``, ``name: v`` (YAML; a blank or quote must follow ``:``),
+``name = 'v'`` (TOML), ``name := v`` (Go), ``--name=v`` and ``--name v`` (CLI).
 
-* Entropy gate (``SECRET``): the value must be >= 8 chars, not a reference
-  (``$X``, ``${X}``, ``%X%``, ``<x>``, ``{{x}}``, ``process.env.X``, ``UPPER_SNAKE``),
-  not a plain word (``^[A-Z]?[a-z]+$``), and have Shannon entropy >= 3.0 bits/char
-  (random base62 of 12 chars: 5th percentile 3.08; ``created_at`` 2.72, ``changeme``
-  2.75). Pure-hex values >= 16 chars pass without the entropy test (hex of 16 chars
-  has a 5th percentile of 2.85, and hex under a key/token name is a secret).
+Decisions (false-positive trade-offs, all deliberate):
+
+* Entropy gate (``SECRET``): the value must be >= 8 chars; not a reference
+  (``$X``, ``${X}``, ``%X%``, ``<x>``, ``{{x}}``, ``process.env.X``, ``UPPER_SNAKE``,
+  a file path, a function call); not a plain word or snake/kebab word list
+  (``your-api-key``); not a placeholder word (``your``, ``xxx``, ``example``,
+  ``changeme``, ``dummy``, ``redacted``); values under 16 chars need a digit; and
+  Shannon entropy >= 3.0 bits/char (random base62 of 12 chars: 5th percentile 3.08;
+  ``created_at`` 2.72). Pure-hex values >= 16 chars skip the entropy test (16 hex
+  chars have a 5th percentile of 2.85, and hex under a key/token name is a secret).
+  So ``--destroy-token=DESTROY-bd`` (a bd confirmation word) is kept.
 * ``PASSWORD`` values are NOT entropy-gated: ``PASSWORD=changeme`` is scrubbed.
   A weak password is still a password, and weak ones are the most reused. Only
-  references, masks (``****``, ``xxxx``, ``...``) and values shorter than 4 chars
-  are kept.
-* Lower-case ``*_key`` names are only secrets for a fixed list (``api_key``,
+  references, masks (``****``, ``xxxx``, ``...``) and values under 4 chars are kept.
+* Lower-case ``*_key`` names are secrets only for a fixed list (``api_key``,
   ``secret_key``, ``access_key``, ``private_key``, ``signing_key``, ...), so
-  ``source_key``/``primary_key``/``sort_key`` values are untouched. Upper-case
-  env-style ``*_KEY`` names are all treated as secrets.
-* Loopback/unspecified/broadcast IPs (``127.0.0.0/8``, ``0.0.0.0``, ``::1``,
-  ``::``, ``255.255.255.255``) are kept: they name no machine and the docs
-  need ``127.0.0.1``. Private and documentation ranges are scrubbed.
-* Dotted quads are IPs unless written as a version: preceded by ``v``,
-  ``version``/``Version``, ``==``, ``>=``, ``<=`` or ``~=``. ``1.2.3.4`` alone is
-  scrubbed (fail-safe). 3-part semver (``1.2.3``) never matches.
-* IPv6 needs >= 3 groups or one group of >= 3 hex digits, so Python slices
-  (``a[1::2]``) and ``std::`` are not IPs.
+  ``source_key``/``primary_key``/``sort_key`` values are untouched; upper-case
+  env-style ``*_KEY`` names are all secret names.
+* Loopback/unspecified/broadcast IPs (``127.0.0.0/8``, ``0.0.0.0``, ``::1``, ``::``,
+  ``255.255.255.255``) are kept: they name no machine and docs need ``127.0.0.1``.
+  Private and documentation ranges are scrubbed.
+* Dotted quads are IPs unless written as versions or ids: right after ``v``,
+  ``version``, ``==``/``>=``/``<=``/``~=`` or ``<letter>-`` (``release-1.0.0.1``).
+  A bare ``1.2.3.4`` is scrubbed (fail-safe). 3-part semver (``1.2.3``) never matches.
+* IPv6 needs >= 3 groups or one group of >= 3 hex digits: Python slices
+  (``a[1::2]``) and ``std::`` are not addresses.
 * E-mail allow-list: ``git@github.com``/``git@gitlab.com``/``git@bitbucket.org``
-  (SSH remotes, not people) and ``noreply@anthropic.com``/``noreply@github.com``
-  (the ``Co-Authored-By`` convention). presidio validates the TLD with its bundled
+  (SSH remotes) and ``noreply@anthropic.com``/``noreply@github.com`` (the
+  ``Co-Authored-By`` convention). presidio checks the TLD against its bundled
   public-suffix snapshot, so agent mail addresses like ``mayor@hq.gastown.local``
-  are not e-mails.
+  are not e-mails. ``user@host`` inside ``scheme://user:pw@host`` is URL userinfo,
+  not an e-mail (the password part is URL_CREDENTIALS / a token).
+* Home paths: generic names (``/home/user``, ``/Users/you``) are scrubbed too; only
+  ``Shared``/``Public``/``Default``/``Guest`` are kept. Claude Code mangles ``/`` and
+  ``.`` to ``-``, so ``-home-steve-yegge-gt`` yields user ``steve`` (the first segment).
 * Bead ids (``gt-2abltl.1``), git SHAs, formula names, ``main.py`` and 3-part
   versions match no rule.
 """
@@ -80,6 +95,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer
@@ -101,92 +117,152 @@ def shannon_entropy(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
 
 
+_LOWER_CACHE: list = [None, None]
+
+
+def ascii_lower(text: str) -> str:
+    """``text.lower()`` when that keeps every offset, else ASCII-only lowering (same length)."""
+    if _LOWER_CACHE[0] is text:
+        return _LOWER_CACHE[1]
+    low = text.lower()
+    if len(low) != len(text):  # e.g. 'İ' lowers to 2 chars: keep offsets aligned
+        low = "".join(ch.lower() if ch.isascii() else ch for ch in text)
+    _LOWER_CACHE[0], _LOWER_CACHE[1] = text, low
+    return low
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Cheap test a text must pass before a rule's regex runs.
+
+    Attributes:
+        any_of: case-sensitive substrings; one must occur.
+        any_of_ci: lower-case substrings looked up in the lower-cased text.
+        regex: a small regex to ``search`` (used when substrings cannot express it).
+        always: the rule runs on every text (no gate).
+    """
+
+    any_of: tuple[str, ...] = ()
+    any_of_ci: tuple[str, ...] = ()
+    regex: re.Pattern | None = None
+    always: bool = False
+
+    def open(self, text: str) -> bool:
+        if self.always or any(s in text for s in self.any_of):
+            return True
+        if self.any_of_ci:
+            low = ascii_lower(text)
+            if any(s in low for s in self.any_of_ci):
+                return True
+        return bool(self.regex is not None and self.regex.search(text))
+
+
 @dataclass(frozen=True)
 class Rule:
     """One regex rule of a :class:`GtPatternRecognizer`.
 
     Attributes:
         name: pattern name shown in presidio explanations.
-        regex: compiled stdlib regex; group ``secret`` (if any) is the reported span.
+        regex: compiled stdlib regex; group ``secret`` (if any) is the reported span;
+            assignment rules use groups ``dq``/``sq``/``secret`` for the value.
+        gate: :class:`Gate` checked first.
         score: presidio confidence 0..1.
         validator: optional ``(value, text, start, end) -> bool``; False drops the match.
+        lower: run the regex on :func:`ascii_lower` text (case-insensitive, ~10x faster
+            than ``re.IGNORECASE``); spans are the same.
+        starts_word: the whole match must not follow a letter/digit (``_`` is allowed),
+            checked in Python because stdlib lookbehinds are fixed-width.
     """
 
     name: str
     regex: re.Pattern
+    gate: Gate
     score: float = 0.9
     validator: Validator | None = None
+    lower: bool = False
+    starts_word: bool = False
+
+
+def _value_span(m: re.Match) -> tuple[int, int]:
+    for g in ("dq", "sq", "secret"):
+        if g in m.re.groupindex and m.group(g) is not None:
+            return m.span(g)
+    return m.span()
 
 
 class GtPatternRecognizer(PatternRecognizer):
-    """PatternRecognizer whose rules report a named ``secret`` group and validate it.
+    """PatternRecognizer whose rules are gated, report a ``secret`` group and validate it.
 
-    Uses stdlib ``re`` (linear patterns, no catastrophic backtracking) instead of
-    presidio's ``regex``+timeout loop, and passes the whole text to validators so
-    they can look at context. Results are presidio ``RecognizerResult``s.
+    Uses stdlib ``re`` (linear patterns) instead of presidio's ``regex``+timeout loop
+    and passes the whole text to validators so they can look at context.
+
+    Args:
+        entity: the one entity type reported.
+        name: recognizer name (shows up in Redaction rows).
+        rules: the :class:`Rule` list.
+        priority: lower wins ties between equally long overlapping spans.
     """
 
     def __init__(self, entity: str, name: str, rules: Sequence[Rule], priority: int = 50):
         self.rules = list(rules)
-        self.priority = priority  # lower wins ties between equally long overlapping spans
-        super().__init__(
-            supported_entity=entity, name=name,
-            patterns=[Pattern(r.name, r.regex.pattern, r.score) for r in self.rules],
-        )
+        self.priority = priority
+        super().__init__(supported_entity=entity, name=name,
+                         patterns=[Pattern(r.name, r.regex.pattern, r.score) for r in self.rules])
+
+    def gate_open(self, text: str) -> bool:
+        """True when any rule might match (the scrubber's pre-filter)."""
+        return any(r.gate.open(text) for r in self.rules)
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # noqa: D102
         out: list[RecognizerResult] = []
         entity = self.supported_entities[0]
-        meta = {RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
         for rule in self.rules:
-            for m in rule.regex.finditer(text):
-                if "secret" in rule.regex.groupindex and m.group("secret") is not None:
-                    start, end = m.span("secret")
-                else:
-                    start, end = m.span()
-                if end <= start:
+            if not rule.gate.open(text):
+                continue
+            for m in rule.regex.finditer(ascii_lower(text) if rule.lower else text):
+                if rule.starts_word and m.start() and text[m.start() - 1].isalnum():
                     continue
-                if rule.validator and not rule.validator(text[start:end], text, start, end):
+                start, end = _value_span(m)
+                value = text[start:end]
+                stripped = value.strip()
+                if stripped != value:
+                    start += len(value) - len(value.lstrip())
+                    end = start + len(stripped)
+                if end <= start or (rule.validator and not rule.validator(text[start:end], text, start, end)):
                     continue
-                out.append(RecognizerResult(entity, start, end, rule.score,
-                                            recognition_metadata=dict(meta)))
+                out.append(RecognizerResult(entity, start, end, rule.score, recognition_metadata={
+                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
         return out
 
 
 # ---------------------------------------------------------------- validators
 
-_REF_RE = re.compile(
-    r"""^(?:\$|%[A-Za-z_]|<|\{\{|\$\{|\[|\(|&|\*{2}|[xX]{3,}$|\.{3}|-{3}|_{3}|<|REDACTED|redacted)""")
+_REF_RE = re.compile(r"""^(?:\$|%[A-Za-z_]|<|\{\{|\[|\(|&|\*{2}|[xX]{3,}$|\.{3}|-{3}|_{3}|REDACTED|redacted)""")
 _CODE_PREFIXES = ("process.", "os.", "env.", "self.", "this.", "config.", "cfg.", "settings.", "opts.",
                   "options.", "args.", "secrets.", "vars.", "ctx.", "context.", "params.", "props.",
-                  "req.", "request.", "window.", "import.", "c.", "s.", "r.", "cmd.", "flags.")
+                  "req.", "request.", "window.", "import.", "cmd.", "flags.")
 _UPPER_SNAKE_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 _WORD_RE = re.compile(r"^[A-Z]?[a-z]+$")
-_HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
 _WORDS_RE = re.compile(r"^[a-z]+(?:[_-][a-z]+)+$")  # snake/kebab identifiers: your-api-key, make_token
-_PLACEHOLDER_WORDS_RE = re.compile(r"(?i)your|xxx|example|placeholder|changeme|dummy|redacted|replace[_-]?me")
+_HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
 _MASK_RE = re.compile(r"^(.)\1*$")
+_PLACEHOLDER_WORDS_RE = re.compile(r"(?i)your|xxx|example|placeholder|changeme|dummy|redacted|replace[_-]?me")
 
 
 def _is_reference(value: str) -> bool:
     """True for env/template references, masks, file paths and code expressions (not secrets)."""
     if _REF_RE.match(value) or _MASK_RE.match(value) or PLACEHOLDER_RE.search(value):
         return True
-    if value.startswith(("/", "~/", "./", "../")):
+    if value.startswith(("/", "~/", "./", "../")) or value.startswith(_CODE_PREFIXES):
         return True
     if value.endswith("...") or value.lower() in {"none", "null", "nil", "true", "false", "undefined"}:
-        return True
-    if value.startswith(_CODE_PREFIXES):
         return True
     return bool(_UPPER_SNAKE_RE.match(value))
 
 
 def is_high_entropy_secret(value: str, min_len: int = 8, min_bits: float = 3.0) -> bool:
-    """Decide whether a value assigned to a key/token/secret name is a secret.
-
-    See the module docstring for the thresholds and why.
-    """
+    """Whether a value assigned to a key/token/secret name is a secret (see module docstring)."""
     value = value.strip()
     if len(value) < min_len or _is_reference(value) or _WORD_RE.match(value) or _WORDS_RE.match(value):
         return False
@@ -200,7 +276,6 @@ def is_high_entropy_secret(value: str, min_len: int = 8, min_bits: float = 3.0) 
 
 
 def _password_value(value: str, text: str, start: int, end: int) -> bool:
-    value = value.strip()
     return len(value) >= 4 and not _is_reference(value)
 
 
@@ -211,7 +286,7 @@ def _secret_value(value: str, text: str, start: int, end: int) -> bool:
 
 
 def _mixed(value: str, text: str, start: int, end: int) -> bool:
-    """A random token body has a digit or mixed case and isn't a repeated char."""
+    """A random token body has two of digit/lower/upper and >= 3 bits/char."""
     body = value.split("_", 1)[-1]
     classes = sum((any(c.isdigit() for c in body), any(c.islower() for c in body),
                    any(c.isupper() for c in body)))
@@ -234,69 +309,22 @@ def _userinfo_token(value: str, text: str, start: int, end: int) -> bool:
     return len(value) >= 20 and not _is_reference(value) and shannon_entropy(value) >= 3.5
 
 
-# ---------------------------------------------------------------- rules
-
-_NOT_TOKEN = r"(?![A-Za-z0-9_])"
-_Q = r"""["'`]?"""
-# Unquoted value: stops at whitespace, quotes, separators, brackets and NUL (record joiner).
-_VAL_UNQUOTED = r"""[^\s"'`,;()\[\]{}<>\x00\\]+"""
-_VAL_DQ = r'[^"\n\x00\\]{1,256}'
-_VAL_SQ = r"[^'\n\x00\\]{1,256}"
+def _not_after(chars: str) -> Validator:
+    """Validator: the char before the match is not in ``chars`` (a left word boundary)."""
+    def check(value: str, text: str, start: int, end: int) -> bool:
+        return start == 0 or text[start - 1] not in chars
+    return check
 
 
-def _assignment(name_re: str, flags: int = 0) -> re.Pattern:
-    """``NAME=value``, ``export NAME="v"``, ``"name": "v"``, ``name: v``, ``name = 'v'``, ``--name v``.
-
-    A ``:`` separator needs a blank or quote after it (YAML/JSON), so URL userinfo
-    ``x-access-token:ghp_...@host`` is left to the token and URL rules. A bare blank
-    separator (``--password hunter2``) only counts after ``--``.
-    """
-    return re.compile(
-        rf"""(?:(?<![A-Za-z0-9_])(?:{name_re})["']?[ \t]*(?::=|=|:(?=[ \t"']))|(?<=--)(?:{name_re})[ \t]+)[ \t]*"""
-        rf"""(?:"(?P<dq>{_VAL_DQ})"|'(?P<sq>{_VAL_SQ})'|(?P<secret>{_VAL_UNQUOTED}))""",
-        flags,
-    )
-
-
-class _AssignmentRecognizer(GtPatternRecognizer):
-    """Assignment rules report whichever of the dq/sq/bare value groups matched."""
-
-    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # noqa: D102
-        out = []
-        entity = self.supported_entities[0]
-        meta = {RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
-        for rule in self.rules:
-            for m in rule.regex.finditer(text):
-                g = next((g for g in ("dq", "sq", "secret") if m.group(g) is not None), None)
-                if g is None:
-                    continue
-                start, end = m.span(g)
-                value = text[start:end]
-                # trim surrounding blanks of quoted values
-                lead = len(value) - len(value.lstrip())
-                start, end = start + lead, start + len(value.rstrip())
-                if end <= start or (rule.validator and not rule.validator(text[start:end], text, start, end)):
-                    continue
-                out.append(RecognizerResult(entity, start, end, rule.score, recognition_metadata=dict(meta)))
-        return out
-
-
-_SECRET_KEY_WORDS = (r"api[_-]?key|apikey|secret[_-]?key|access[_-]?key|private[_-]?key|auth[_-]?key|"
-                     r"client[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|license[_-]?key|"
-                     r"session[_-]?key|webhook[_-]?key|app[_-]?key|service[_-]?key|account[_-]?key")
-# lower/camel-case names (case-insensitive): *token, *secret, known *key names
-_SECRET_NAME_CI = rf"[A-Za-z0-9_.-]*?(?:token|secret|{_SECRET_KEY_WORDS}|credentials?|client[_-]?secret)"
-# upper-case env names (case-sensitive): every *_KEY/*_TOKEN/*_SECRET/*_CREDENTIALS
-_SECRET_NAME_ENV = r"(?:[A-Z][A-Z0-9]*_)*(?:KEY|TOKEN|SECRET|CREDENTIALS?|AUTH)"
-_PASSWORD_NAME_CI = r"[A-Za-z0-9_.-]*?(?:password|passwd|passphrase)"
-_PASSWORD_NAME_ENV = r"(?:[A-Z][A-Z0-9]*_)+PASS"
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def _ipv4_ok(value: str, text: str, start: int, end: int) -> bool:
+    if start and (text[start - 1].isalnum() or text[start - 1] in "._"):
+        return False
     before = text[max(0, start - 9):start]
     if (before.endswith(("v", "V", "==", ">=", "<=", "~=")) or re.search(r"[Vv]ersion[ :=]*$", before)
-            or re.search(r"[A-Za-z]-$", before)):  # release-1.0.0.1, go-1.2.3.4: ids, not hosts
+            or re.search(r"[A-Za-z]-$", before)):  # release-1.0.0.1: an id, not a host
         return False
     return _ip_public_enough(value)
 
@@ -314,21 +342,13 @@ def _ip_public_enough(value: str) -> bool:
 def _ipv6_ok(value: str, text: str, start: int, end: int) -> bool:
     addr = value.split("/")[0].split("%")[0]
     groups = [g for g in addr.split(":") if g]
-    if "." in addr:  # IPv4-embedded; the dotted part is an address on its own
-        return _ip_public_enough(value)
-    if len(groups) < 3 and not any(len(g) >= 3 for g in groups):
+    if "." not in addr and len(groups) < 3 and not any(len(g) >= 3 for g in groups):
         return False
     return _ip_public_enough(value)
 
 
 _HOME_USER = r"[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9_])?"
 _NOT_HOME_USERS = {"shared", "public", "default", "all users", "default user", "guest"}
-
-
-def _home_ok(value: str, text: str, start: int, end: int) -> bool:
-    return home_user(value).lower() not in _NOT_HOME_USERS
-
-
 _HOME_USER_RE = re.compile(r"(?:home|Users)(?:\\\\|\\|/|-)(.+)$", re.IGNORECASE)
 
 
@@ -338,63 +358,116 @@ def home_user(value: str) -> str:
     return m.group(1) if m else value
 
 
+def _home_ok(value: str, text: str, start: int, end: int) -> bool:
+    return home_user(value).lower() not in _NOT_HOME_USERS
+
+
+def _mangled_home_ok(value: str, text: str, start: int, end: int) -> bool:
+    # '-home-' must start a path segment: '/-home-x', start of text, or 'C--Users-x'
+    before = text[max(0, start - 2):start]
+    ok = start == 0 or before[-1:] in "/\\\"'` \t\n\x00" or (len(before) == 2 and before[0].isalpha()
+                                                             and before[1] == "-")
+    return ok and _home_ok(value, text, start, end)
+
+
+# ---------------------------------------------------------------- e-mail and IP
+
 _EMAIL_DOMAIN_RE = re.compile(r"^(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,24}$")
 _URL_USERINFO_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s/@\"'<>]*:)?$")
 
 
 class GtEmailRecognizer(EmailRecognizer):
-    """presidio's EmailRecognizer + an allow-list and JSON ``\\u003c`` prefix trimming."""
+    """presidio's EmailRecognizer, run on windows around each ``@``, with fixes.
+
+    Fixes: the domain is re-checked (presidio's tldextract check passes
+    ``github.com/x/y@v1.2.0``), ``key=`` / ``path/`` prefixes are trimmed from the
+    local part, JSON ``\\u003c`` prefixes are trimmed, allow-listed service
+    addresses and URL userinfo are skipped.
+    """
 
     ALLOW = frozenset({"git@github.com", "git@gitlab.com", "git@bitbucket.org",
                        "noreply@anthropic.com", "noreply@github.com"})
+    WINDOW = (320, 320)  # chars before/after '@' (RFC 5321: local <= 64, domain <= 255)
 
     def __init__(self):
         super().__init__(name="GtEmailRecognizer")
         self.priority = 40
 
+    GATES = (Gate(("@",)),)
+
+    def gate_open(self, text: str) -> bool:
+        return "@" in text
+
+    def _windows(self, text: str) -> list[tuple[int, int]]:
+        spans: list[list[int]] = []
+        at = text.find("@")
+        while at != -1:
+            lo, hi = max(0, at - self.WINDOW[0]), min(len(text), at + self.WINDOW[1])
+            if spans and lo <= spans[-1][1]:
+                spans[-1][1] = hi
+            else:
+                spans.append([lo, hi])
+            at = text.find("@", at + 1)
+        return [(lo, hi) for lo, hi in spans]
+
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # noqa: D102
         out = []
-        for r in super().analyze(text, entities, nlp_artifacts, regex_flags):
-            value = text[r.start:r.end]
-            if value[:5].lower() in ("u003c", "u003e") and r.start > 0 and text[r.start - 1] == "\\":
-                r.start += 5
-                value = value[5:]
-            at = value.rfind("@")
-            cut = max(value.rfind(c, 0, at) for c in "=/:")  # owner=bob@x.org, repo/name@v1.2.0
-            if cut >= 0:
-                r.start += cut + 1
-                value = value[cut + 1:]
-                at -= cut + 1
-            if at < 1 or not _EMAIL_DOMAIN_RE.match(value[at + 1:]):
-                continue  # presidio's tldextract check passes 'github.com/x/y@v1.2.0'
-            if value.lower() in self.ALLOW or _URL_USERINFO_BEFORE.search(text, max(0, r.start - 300), r.start):
-                continue  # allow-listed, or the userinfo@host of a URL (URL/token rules handle it)
-            out.append(r)
+        for lo, hi in self._windows(text):
+            for r in super().analyze(text[lo:hi], entities, nlp_artifacts, regex_flags):
+                r.start += lo
+                r.end += lo
+                if (r.start == lo and lo > 0) or (r.end == hi and hi < len(text)):
+                    continue  # cut by the window: only possible for > 320-char junk
+                if self._keep(text, r):
+                    out.append(r)
         return out
+
+    def _keep(self, text: str, r: RecognizerResult) -> bool:
+        value = text[r.start:r.end]
+        if value[:5].lower() in ("u003c", "u003e") and r.start > 0 and text[r.start - 1] == "\\":
+            r.start += 5
+            value = value[5:]
+        at = value.rfind("@")
+        cut = max(value.rfind(c, 0, at) for c in "=/:")  # owner=bob@x.org, repo/name@v1.2.0
+        if cut >= 0:
+            r.start += cut + 1
+            value = value[cut + 1:]
+            at -= cut + 1
+        if at < 1 or not _EMAIL_DOMAIN_RE.match(value[at + 1:]):
+            return False
+        if value.lower() in self.ALLOW:
+            return False
+        return not _URL_USERINFO_BEFORE.search(text, max(0, r.start - 300), r.start)
+
+
+_V6_GATE = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:")
+_V4_GATE = re.compile(r"\.\d{1,3}\.\d")
 
 
 class GtIpRecognizer(IpRecognizer):
-    """IPv4/IPv6 with presidio's IPv6 patterns, a version-aware IPv4 rule and loopback kept."""
+    """IPv4 (version-aware) and presidio's IPv6 patterns; loopback and unspecified kept."""
 
-    IPV4 = re.compile(
-        r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-        r"(?:/(?:3[0-2]|[12]?\d))?(?!\.?\d)(?![\w])")
+    IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:/\d{1,2})?(?!\.?\d)(?!\w)")
 
     def __init__(self):
-        v6 = [p for p in IpRecognizer.PATTERNS if p.name.startswith("IPv6") and p.name != "IPv6_unspecified"]
-        v6 += [p for p in IpRecognizer.PATTERNS if p.name in ("IPv4_mapped", "IPv4_embedded")]
+        v6 = [p for p in IpRecognizer.PATTERNS if p.name in ("IPv6", "IPv4_mapped", "IPv4_embedded")]
         super().__init__(patterns=v6, name="GtIpRecognizer")
         self._v6 = [re.compile(p.regex) for p in v6]
         self.priority = 45
 
+    GATES = (Gate(regex=_V4_GATE), Gate(regex=_V6_GATE))
+
+    def gate_open(self, text: str) -> bool:
+        return bool(_V4_GATE.search(text) or _V6_GATE.search(text))
+
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # noqa: D102
         out = []
-        meta = {RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
-        for m in self.IPV4.finditer(text):
-            if _ipv4_ok(m.group(), text, m.start(), m.end()):
-                out.append(RecognizerResult("IP_ADDRESS", m.start(), m.end(), 0.6, recognition_metadata=dict(meta)))
-        if ":" in text:
+        meta = {RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
+        if _V4_GATE.search(text):
+            for m in self.IPV4.finditer(text):
+                if _ipv4_ok(m.group(), text, m.start(), m.end()):
+                    out.append(RecognizerResult("IP_ADDRESS", m.start(), m.end(), 0.6, recognition_metadata=dict(meta)))
+        if _V6_GATE.search(text):
             for rx in self._v6:
                 for m in rx.finditer(text):
                     if _ipv6_ok(m.group(), text, m.start(), m.end()):
@@ -403,91 +476,174 @@ class GtIpRecognizer(IpRecognizer):
         return EntityRecognizer.remove_duplicates(out)
 
 
+# ---------------------------------------------------------------- rules
+
+_NOT_TOKEN = r"(?![A-Za-z0-9_])"
+# Unquoted value: stops at whitespace, quotes, separators, brackets and NUL (record joiner).
+_VAL = (r"""(?:"(?P<dq>[^"\n\x00\\]{1,256})"|'(?P<sq>[^'\n\x00\\]{1,256})'"""
+        r"""|(?P<secret>[^\s"'`,;()\[\]{}<>\x00\\]+))""")
+_SEP = r"""["']?[ \t]*(?::=|=|:(?=[ \t"']))[ \t]*"""  # ':' needs a blank/quote after it (not URL userinfo)
+
+_SECRET_WORDS = (r"token|secret|credentials?|api[_-]?key|apikey|secret[_-]?key|access[_-]?key|private[_-]?key|"
+                 r"auth[_-]?key|client[_-]?key|signing[_-]?key|encryption[_-]?key|master[_-]?key|"
+                 r"license[_-]?key|session[_-]?key|webhook[_-]?key|app[_-]?key|service[_-]?key|account[_-]?key")
+_PASSWORD_WORDS = r"pass(?:word|wd|phrase)"
+
+
+def _assign(words: str) -> re.Pattern:
+    """Regex over lower-cased text: ``<...words>`` SEP value (the name's prefix is irrelevant)."""
+    return re.compile(rf"(?:{words}){_SEP}{_VAL}")
+
+
+def _assign_flag(words: str) -> re.Pattern:
+    """Regex over lower-cased text: CLI ``--<...words> value`` (``--x=v`` is covered by :func:`_assign`)."""
+    return re.compile(rf"--[a-z0-9_-]*?(?:{words})[ \t]+{_VAL}")
+
+
+def _assign_env(words: str) -> re.Pattern:
+    """Case-sensitive env names ``FOO_KEY=...`` (use with ``starts_word``: not ``MONKEY=``)."""
+    return re.compile(rf"(?:{words}){_SEP}{_VAL}")
+
+
 def build_recognizers() -> list[PatternRecognizer]:
     """All custom recognizers, one per entity type (see the module docstring)."""
     c = re.compile
-    I = re.IGNORECASE  # noqa: E741
+    aws_prefixes = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABIA", "ACCA")
     b64_40 = r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
     return [
         GtPatternRecognizer("PRIVATE_KEY", "PemPrivateKeyRecognizer", [
             Rule("pem_block", c(r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[^\x00]*?"
-                                r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"), 1.0),
+                                r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"), Gate(("PRIVATE KEY",)), 1.0),
             Rule("pem_truncated", c(r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
-                                    r"(?:(?:\\[nr]|[ \t\r\n])*(?:[A-Za-z-]+: [^\n\x00]*|[A-Za-z0-9+/=]{16,}))*"), 0.9),
+                                    r"(?:(?:\\[nr]|[ \t\r\n])*(?:[A-Za-z-]+: [^\n\x00]*|[A-Za-z0-9+/=]{16,}))*"),
+                 Gate(("PRIVATE KEY",)), 0.9),
         ], priority=0),
         GtPatternRecognizer("AWS_ACCESS_KEY", "AwsAccessKeyRecognizer", [
-            Rule("aws_key_id", c(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)"
-                                 r"[A-Z0-9]{16}(?![A-Za-z0-9])"), 1.0),
+            Rule("aws_key_id", c(r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|PKA|BIA|CCA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
+                 Gate(aws_prefixes), 1.0, _not_after(_ALNUM)),
         ], priority=10),
         GtPatternRecognizer("AWS_SECRET_KEY", "AwsSecretKeyRecognizer", [
-            Rule("aws_secret_named", c(r"(?i:aws_?secret(?:_?access)?_?key|secretaccesskey)[\"']?\s*(?::=|=|:)\s*"
-                                       rf"[\"']?(?P<secret>{b64_40})"), 1.0),
-            Rule("aws_secret_bare", c(rf"(?<![A-Za-z0-9/+=])(?P<secret>{b64_40})"), 0.6, _aws_secret_bare),
+            Rule("aws_secret_named", c(r"(?:aws[ _-]?secret(?:[ _-]?access)?[ _-]?key|secretaccesskey)"
+                                       r"(?:[ \t]*\[[^\]\n]{0,20}\])?[\"']?[ \t]*[:=][ \t]*[\"']?"
+                                       rf"(?P<secret>{b64_40})"), Gate(any_of_ci=("secret",)), 1.0, lower=True),
+            Rule("aws_secret_bare", c(rf"(?P<secret>{b64_40})"),
+                 Gate(aws_prefixes, any_of_ci=("aws",)), 0.6,
+                 lambda v, t, s, e: _not_after(_ALNUM + "/+=")(v, t, s, e) and _aws_secret_bare(v, t, s, e)),
         ], priority=20),
         GtPatternRecognizer("GITHUB_TOKEN", "GithubTokenRecognizer", [
-            Rule("github_classic", c(r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{20,255}" + _NOT_TOKEN), 1.0),
-            Rule("github_fine_grained", c(r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{30,255}" + _NOT_TOKEN), 1.0),
+            Rule("github_classic", c(r"gh[pousr]_[A-Za-z0-9]{20,255}" + _NOT_TOKEN),
+                 Gate(("ghp_", "gho_", "ghu_", "ghs_", "ghr_")), 1.0, _not_after(_ALNUM + "_")),
+            Rule("github_fine_grained", c(r"github_pat_[A-Za-z0-9_]{30,255}" + _NOT_TOKEN),
+                 Gate(("github_pat_",)), 1.0, _not_after(_ALNUM + "_")),
         ], priority=10),
         GtPatternRecognizer("ANTHROPIC_KEY", "AnthropicKeyRecognizer", [
-            Rule("anthropic", c(r"(?<![\w-])sk-ant-[A-Za-z0-9_-]{20,}"), 1.0),
+            Rule("anthropic", c(r"sk-ant-[A-Za-z0-9_-]{20,}"), Gate(("sk-ant-",)), 1.0, _not_after(_ALNUM + "_-")),
         ], priority=10),
         GtPatternRecognizer("OPENAI_KEY", "OpenAiKeyRecognizer", [
-            Rule("openai", c(r"(?<![\w-])sk-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,}(?![\w-])"),
-                 0.9, _mixed),
+            Rule("openai", c(r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}(?![\w-])"), Gate(("sk-",)), 0.9,
+                 lambda v, t, s, e: _not_after(_ALNUM + "_-")(v, t, s, e) and _mixed(v, t, s, e)),
         ], priority=12),
         GtPatternRecognizer("HF_TOKEN", "HuggingFaceTokenRecognizer", [
-            Rule("hf", c(r"(?<![A-Za-z0-9_])hf_[A-Za-z0-9]{30,}" + _NOT_TOKEN), 0.9, _mixed),
+            Rule("hf", c(r"hf_[A-Za-z0-9]{30,}" + _NOT_TOKEN), Gate(("hf_",)), 0.9,
+                 lambda v, t, s, e: _not_after(_ALNUM + "_")(v, t, s, e) and _mixed(v, t, s, e)),
         ], priority=10),
         GtPatternRecognizer("SLACK_TOKEN", "SlackTokenRecognizer", [
-            Rule("slack_token", c(r"(?<![A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{10,}"), 1.0),
-            Rule("slack_app", c(r"(?<![A-Za-z0-9])xapp-\d-[A-Za-z0-9-]{10,}"), 1.0),
-            Rule("slack_webhook", c(r"hooks\.slack\.com/(?:services|workflows)/(?P<secret>[A-Za-z0-9/_-]{20,})"), 1.0),
+            Rule("slack_token", c(r"xox[abposr]-[A-Za-z0-9-]{10,}"), Gate(("xox",)), 1.0, _not_after(_ALNUM)),
+            Rule("slack_app", c(r"xapp-\d-[A-Za-z0-9-]{10,}"), Gate(("xapp-",)), 1.0, _not_after(_ALNUM)),
+            Rule("slack_webhook", c(r"hooks\.slack\.com/(?:services|workflows)/(?P<secret>[A-Za-z0-9/_-]{20,})"),
+                 Gate(("hooks.slack.com",)), 1.0),
         ], priority=10),
         GtPatternRecognizer("API_KEY", "VendorApiKeyRecognizer", [
-            Rule("gitlab", c(r"(?<![A-Za-z0-9_])glpat-[A-Za-z0-9_-]{20,}"), 1.0),
-            Rule("google", c(r"(?<![A-Za-z0-9_])AIza[0-9A-Za-z_-]{35}" + _NOT_TOKEN), 1.0),
-            Rule("npm", c(r"(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}" + _NOT_TOKEN), 1.0),
-            Rule("pypi", c(r"(?<![A-Za-z0-9_])pypi-AgE[A-Za-z0-9_-]{50,}"), 1.0),
-            Rule("stripe", c(r"(?<![A-Za-z0-9_])(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}" + _NOT_TOKEN), 1.0),
+            Rule("gitlab", c(r"glpat-[A-Za-z0-9_-]{20,}"), Gate(("glpat-",)), 1.0, _not_after(_ALNUM + "_")),
+            Rule("google", c(r"AIza[0-9A-Za-z_-]{35}" + _NOT_TOKEN), Gate(("AIza",)), 1.0, _not_after(_ALNUM + "_")),
+            Rule("npm", c(r"npm_[A-Za-z0-9]{36}" + _NOT_TOKEN), Gate(("npm_",)), 1.0, _not_after(_ALNUM + "_")),
+            Rule("pypi", c(r"pypi-AgE[A-Za-z0-9_-]{50,}"), Gate(("pypi-AgE",)), 1.0, _not_after(_ALNUM + "_")),
+            Rule("stripe", c(r"[srp]k_(?:live|test)_[A-Za-z0-9]{16,}" + _NOT_TOKEN), Gate(("k_live_", "k_test_")),
+                 1.0, _not_after(_ALNUM + "_")),
         ], priority=12),
         GtPatternRecognizer("JWT", "JwtRecognizer", [
-            Rule("jwt", c(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
-                          r"(?![A-Za-z0-9_-])"), 1.0),
+            Rule("jwt", c(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_-])"),
+                 Gate(("eyJ",)), 1.0, _not_after(_ALNUM + "_-")),
         ], priority=15),
         GtPatternRecognizer("BEARER_TOKEN", "BearerTokenRecognizer", [
-            Rule("bearer", c(r"(?i:\bbearer)[ \t]+(?P<secret>[A-Za-z0-9\-._~+/]{16,}=*)(?![A-Za-z0-9\-._~+/=])"),
-                 0.9, _bearer_value),
-            Rule("authorization", c(r"(?i:authorization)[\"']?\s*[:=]\s*[\"']?(?i:basic|token|bot)[ \t]+"
-                                    r"(?P<secret>[A-Za-z0-9\-._~+/]{12,}=*)"), 0.9, _bearer_value),
+            Rule("bearer", c(r"bearer[ \t]+(?P<secret>[a-z0-9\-._~+/]{16,}=*)(?![a-z0-9\-._~+/=])"),
+                 Gate(any_of_ci=("bearer",)), 0.9,
+                 lambda v, t, s, e: _bearer_value(v, t, s, e) and not re.search(r"[A-Za-z0-9]bearer[ \t]+$",
+                                                                                t[max(0, s - 40):s], re.I),
+                 lower=True),
+            Rule("authorization", c(r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:basic|token|bot)[ \t]+"
+                                    r"(?P<secret>[a-z0-9\-._~+/]{12,}=*)"),
+                 Gate(any_of_ci=("authorization",)), 0.9, _bearer_value, lower=True),
         ], priority=25),
         GtPatternRecognizer("URL_CREDENTIALS", "UrlCredentialsRecognizer", [
-            Rule("url_password", c(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@\"'<>\x00]{1,128}:"
-                                   r"(?P<secret>[^\s/@\"'<>\x00]{1,256})@[A-Za-z0-9\[]"), 0.9,
-                 lambda v, t, s, e: not _is_reference(v)),
-            Rule("url_token", c(r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://(?P<secret>[^\s:/@\"'<>\x00]{20,256})@[A-Za-z0-9\[]"),
-                 0.7, _userinfo_token),
+            Rule("url_password", c(r"://(?<=[A-Za-z0-9]://)[^\s:/@\"'<>\x00]{1,128}:(?P<secret>[^\s/@\"'<>\x00]{1,256})"
+                                   r"@[A-Za-z0-9\[]"), Gate(("://",)), 0.9, lambda v, t, s, e: not _is_reference(v)),
+            Rule("url_token", c(r"://(?<=[A-Za-z0-9]://)(?P<secret>[^\s:/@\"'<>\x00]{20,256})@[A-Za-z0-9\[]"),
+                 Gate(("://",)), 0.7, _userinfo_token),
         ], priority=30),
-        _AssignmentRecognizer("PASSWORD", "PasswordAssignmentRecognizer", [
-            Rule("password_ci", _assignment(_PASSWORD_NAME_CI, I), 0.8, _password_value),
-            Rule("password_env", _assignment(_PASSWORD_NAME_ENV), 0.8, _password_value),
+        GtPatternRecognizer("PASSWORD", "PasswordAssignmentRecognizer", [
+            Rule("password", _assign(_PASSWORD_WORDS), Gate(any_of_ci=("passw", "passphrase")), 0.8,
+                 _password_value, lower=True),
+            Rule("password_flag", _assign_flag(_PASSWORD_WORDS), Gate(("--",)), 0.8,
+                 _password_value, lower=True),
+            Rule("password_env", _assign_env("_PASS"), Gate(("_PASS",)), 0.8, _password_value),
         ], priority=35),
-        _AssignmentRecognizer("SECRET", "SecretAssignmentRecognizer", [
-            Rule("secret_ci", _assignment(_SECRET_NAME_CI, I), 0.7, _secret_value),
-            Rule("secret_env", _assignment(_SECRET_NAME_ENV), 0.7, _secret_value),
+        GtPatternRecognizer("SECRET", "SecretAssignmentRecognizer", [
+            Rule("secret_name", _assign(_SECRET_WORDS), Gate(any_of_ci=("token", "secret", "credential", "key")),
+                 0.7, _secret_value, lower=True),
+            Rule("secret_flag", _assign_flag(_SECRET_WORDS), Gate(("--",)), 0.7, _secret_value, lower=True),
+            Rule("secret_env", _assign_env("KEY|TOKEN|SECRET|CREDENTIALS?|AUTH"),
+                 Gate(("KEY", "TOKEN", "SECRET", "CREDENTIAL", "AUTH")), 0.7, _secret_value, starts_word=True),
         ], priority=36),
         GtEmailRecognizer(),
         GtIpRecognizer(),
         GtPatternRecognizer("HOME_PATH", "HomePathRecognizer", [
-            Rule("posix_home", c(rf"(?:/var)?/home/{_HOME_USER}(?![A-Za-z0-9_-])"), 0.8, _home_ok),
-            Rule("mac_home", c(rf"/Users/{_HOME_USER}(?![A-Za-z0-9_-])"), 0.8, _home_ok),
-            Rule("windows_home_spaced", c(r"(?i:\b[A-Z]:)(?:\\\\|\\|/)Users(?:\\\\|\\|/)"
-                                          r"[A-Za-z0-9_][A-Za-z0-9._-]*(?: [A-Za-z0-9._-]+){1,3}(?=\\|/)"), 0.8, _home_ok),
-            Rule("windows_home", c(r"(?i:\b[A-Z]:)(?:\\\\|\\|/)Users(?:\\\\|\\|/)"
-                                   rf"{_HOME_USER}(?![A-Za-z0-9_-])"), 0.8, _home_ok),
-            Rule("mangled_home", c(r"(?:(?<![\w-])|(?<=[A-Za-z]-))-(?:home|Users)-[A-Za-z0-9_]+(?=[-/\\\"'\s\x00]|$)"),
-                 0.8, _home_ok),
+            Rule("var_home", c(rf"/var/home/{_HOME_USER}(?![A-Za-z0-9_-])"), Gate(("/var/home/",)), 0.8, _home_ok),
+            Rule("posix_home", c(rf"/home/{_HOME_USER}(?![A-Za-z0-9_-])"), Gate(("/home/",)), 0.8, _home_ok),
+            Rule("mac_home", c(rf"/Users/{_HOME_USER}(?![A-Za-z0-9_-])"), Gate(("/Users/",)), 0.8, _home_ok),
+            Rule("windows_home_spaced", c(r"[a-z]:(?:\\\\|\\|/)users(?:\\\\|\\|/)"
+                                          r"[a-z0-9_][a-z0-9._-]*(?: [a-z0-9._-]+){1,3}(?=\\|/)"),
+                 Gate(any_of_ci=(":\\users", ":\\\\users", ":/users")), 0.8,
+                 lambda v, t, s, e: _not_after(_ALNUM)(v, t, s, e) and _home_ok(v, t, s, e), lower=True),
+            Rule("windows_home", c(r"[a-z]:(?:\\\\|\\|/)users(?:\\\\|\\|/)"
+                                   r"[a-z0-9_](?:[a-z0-9._-]{0,62}[a-z0-9_])?(?![a-z0-9_-])"),
+                 Gate(any_of_ci=(":\\users", ":\\\\users", ":/users")), 0.8,
+                 lambda v, t, s, e: _not_after(_ALNUM)(v, t, s, e) and _home_ok(v, t, s, e), lower=True),
+            Rule("mangled_home", c(r"-(?:home|Users)-[A-Za-z0-9_]+(?=[-/\\\"'\s\x00]|$)"),
+                 Gate(("-home-", "-Users-")), 0.8, _mangled_home_ok),
         ], priority=50),
     ]
 
 
-ENTITY_TYPES: tuple[str, ...] = tuple(r.supported_entities[0] for r in build_recognizers())
+_ALL = build_recognizers()
+ENTITY_TYPES: tuple[str, ...] = tuple(r.supported_entities[0] for r in _ALL)
+
+
+@lru_cache(maxsize=8)
+def _flat_gates(entities: tuple[str, ...] | None) -> tuple[tuple[str, ...], tuple[str, ...], tuple[re.Pattern, ...]]:
+    cs, ci, rx = set(), set(), set()
+    for rec in _ALL:
+        if entities is not None and rec.supported_entities[0] not in entities:
+            continue
+        gates = [r.gate for r in rec.rules] if isinstance(rec, GtPatternRecognizer) else rec.GATES
+        for g in gates:
+            cs.update(g.any_of)
+            ci.update(g.any_of_ci)
+            if g.regex is not None:
+                rx.add(g.regex)
+    return tuple(sorted(cs)), tuple(sorted(ci)), tuple(rx)
+
+
+def might_contain(text: str, entities: Sequence[str] | None = None) -> bool:
+    """Cheap pre-filter: False only when no rule of ``entities`` (default all) can match ``text``.
+
+    The union of every rule's :class:`Gate` (substring tests and two tiny regexes).
+    """
+    cs, ci, rx = _flat_gates(tuple(sorted(entities)) if entities is not None else None)
+    if any(s in text for s in cs):
+        return True
+    if ci:
+        low = ascii_lower(text)
+        if any(s in low for s in ci):
+            return True
+    return any(r.search(text) for r in rx)

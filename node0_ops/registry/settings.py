@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from json.decoder import scanstring
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 DELETE = object()  # sentinel value: remove the member
 BACKUP_DIR = ".node0-backups"
@@ -114,8 +114,9 @@ def detect_indent(text: str) -> str:
 
 
 def _inline_style(text: str) -> bool:
-    """True when the file writes short arrays inline (``"args": ["a", "b"]``)."""
-    return re.search(r'\[\s*"[^"\n]*"\s*[,\]]', text) is not None
+    """True when the file writes some non-empty array/object on one line (``"args": ["a", "b"]``);
+    ``json.dumps(indent=...)`` output never does."""
+    return re.search(r'[\[{][ \t]*[^\s\]}]', text[1:]) is not None
 
 
 def render(value: Any, indent: str, unit: str, inline: bool) -> str:
@@ -306,25 +307,30 @@ class EditResult:
     changed: bool
 
 
-def edit_settings(path: str | os.PathLike, edits: dict[tuple[str, ...], Any], *,
+def edit_settings(path: str | os.PathLike, edits: dict[tuple[str, ...], Any] | Callable[[dict], dict], *,
                   default_type: str = "town-settings") -> EditResult:
     """Apply ``edits`` to a settings file under its lock, with backup and atomic replace.
 
-    A missing file is created as ``{"type": default_type, "version": 1, ...}``.
+    ``edits`` is ``{(key, subkey, ...): value | DELETE}`` or a function of the current document
+    returning that (evaluated under the lock, so read-modify-write is race free). A missing
+    file is created as ``{"type": default_type, "version": 1, ...}``.
 
     Raises:
         SettingsError: naming the file when it is not a JSON object.
     """
     p = Path(path)
     with settings_lock(p):
+        existed = p.exists()
         text = p.read_text(encoding="utf-8") if p.exists() else json.dumps({"type": default_type, "version": 1}, indent=2) + "\n"
         try:
             before = json.loads(text)
-            new, doc = apply_edits(text, edits)
+            if not isinstance(before, dict):
+                raise SettingsError(f"top level must be a JSON object, got {type(before).__name__}")
+            new, doc = apply_edits(text, edits(before) if callable(edits) else edits)
         except (SettingsError, json.JSONDecodeError) as exc:
             raise SettingsError(f"{p}: {exc}") from exc
-        if p.exists() and new == text:
+        if existed and new == text:
             return EditResult(p, None, before, doc, False)
         bak = backup(p)
         atomic_write(p, new)
-    return EditResult(p, bak, before if p.exists() else {}, doc, True)
+    return EditResult(p, bak, before if existed else {}, doc, True)

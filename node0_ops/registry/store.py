@@ -112,7 +112,7 @@ def _decode_model(row: dict) -> dict:
 
 def _decode_adapter(row: dict) -> dict:
     out = {k: iso(v) for k, v in row.items()}
-    out["compatible_models"] = list(row.get("compatible_models") or [])
+    out["compatible_models"] = sorted(row.get("compatible_models") or [])
     out["ref"] = f"{row['name']}@{row['version']}"
     return out
 
@@ -257,10 +257,13 @@ def _corpus_counts(db: LineageDB, corpus_version: str | None, role: str) -> tupl
     if not corpus_version:
         return None, None
     try:
-        ex = db.scalar("select count(*) from examples e join corpus_version_members m on m.item_id = e.example_id "
-                       "where m.corpus_version = ? and m.item_kind = 'example' and e.role = ?", [corpus_version, role])
-        dp = db.scalar("select count(*) from dpo_pairs p join corpus_version_members m on m.item_id = p.pair_id "
-                       "where m.corpus_version = ? and m.item_kind = 'dpo_pair' and p.role = ?", [corpus_version, role])
+        with db.read() as con:  # one connection for both counts
+            ex = con.execute("select count(*) from examples e join corpus_version_members m on m.item_id = e.example_id "
+                             "where m.corpus_version = ? and m.item_kind = 'example' and e.role = ?",
+                             [corpus_version, role]).fetchall()[0][0]
+            dp = con.execute("select count(*) from dpo_pairs p join corpus_version_members m on m.item_id = p.pair_id "
+                             "where m.corpus_version = ? and m.item_kind = 'dpo_pair' and p.role = ?",
+                             [corpus_version, role]).fetchall()[0][0]
     except Exception:  # corpus tables of another schema version: counts are optional lineage
         return None, None
     return (ex or None), (dp or None)
@@ -336,7 +339,7 @@ def register_model(db: LineageDB, role: str, base: str | None, adapters: Iterabl
             run_id=spec.get("run_id") or run_id, corpus_version=spec.get("corpus_version") or corpus_version,
             base=spec.get("base") or base))
     with db.write() as con:  # version allocation and insert in one transaction (one writer at a time)
-        version = (con.execute("select max(version) from models where role = ?", [role]).fetchone()[0] or 0) + 1
+        version = (con.execute("select max(version) from models where role = ?", [role]).fetchall()[0][0] or 0) + 1
         name = model_name(role, version)
         for ref in refs:
             aname, _, aver = ref.partition("@")
@@ -385,10 +388,11 @@ def resolve_model(db: LineageDB, ref: str) -> dict:
     model = get_model(db, ref)
     arts = model["artifacts"]
     adapters: dict[str, dict] = {}
+    rows = {r["ref"]: r for r in (_decode_adapter(x) for x in db.query(
+        "select * from adapters where list_contains(?, name || '@' || version)", [model["adapters"]]))}
     for aref in model["adapters"]:
-        try:
-            a = get_adapter(db, aref)
-        except RegistryError:
+        a = rows.get(aref)
+        if a is None:
             continue
         lora = arts.get(f"lora_gguf:{a['name']}", {}).get("path")
         peft = arts.get(f"peft:{a['name']}", {}).get("path") or a["path"]

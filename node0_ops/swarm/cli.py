@@ -252,6 +252,9 @@ def _run_peer(args, cfg: SwarmConfig, key, out: Path, bootstrap: bool) -> int:
     except TimeoutError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (InterruptedError, KeyboardInterrupt):
+        print("stopped", file=sys.stderr)
+        return 130
     finally:
         dht.shutdown()
         _remove_socket_dir(sockets)

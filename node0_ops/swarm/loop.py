@@ -31,7 +31,8 @@ class EpochRecord:
     """State of this peer right after it entered ``epoch``.
 
     Attributes:
-        event: ``join`` (after the barrier / late-join load) or ``epoch`` (after a global step).
+        event: ``init`` (before joining), ``join`` (after the barrier / late-join load) or ``epoch``
+            (after a global step).
         epoch: hivemind local epoch.  sha256: :func:`lora_fingerprint` of the LoRA parameters.
         num_peers: peers the tracker saw.  loss: mean training loss since the previous record.
         steps: local optimizer steps so far.  t: wall-clock (``time.time()``, s).
@@ -86,6 +87,7 @@ def swarm_train(model: torch.nn.Module, batches: Iterable[dict], cfg: SwarmConfi
 
     Raises:
         ValueError: the model has no trainable parameters. TimeoutError: start-up barrier not reached.
+        InterruptedError: ``stop`` was set at the barrier.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -94,20 +96,24 @@ def swarm_train(model: torch.nn.Module, batches: Iterable[dict], cfg: SwarmConfi
     if not batches:
         raise ValueError("no batches for this peer: its shard is empty")
     start = time.time()
-    opt = make_swarm_optimizer(params, cfg, dht, run_id, base_optimizer_factory)
     result = SwarmTrainResult()
     losses: list[float] = []
+    opt = None
 
     def emit(event: str) -> None:
         loss = sum(losses) / len(losses) if losses else None
         losses.clear()
         values = torch.cat([p.detach().flatten() for p in params]).tolist() if record_values else None
-        rec = EpochRecord(event, opt.local_epoch, lora_fingerprint(params), opt.tracker.global_progress.num_peers,
-                          loss, result.steps, time.time(), bool(opt.join_report and opt.join_report.loaded_state
-                                                                 and event == "join"), values)
+        loaded = bool(event == "join" and opt.join_report and opt.join_report.loaded_state)
+        rec = EpochRecord(event, opt.local_epoch if opt else 0, lora_fingerprint(params),
+                          opt.tracker.global_progress.num_peers if opt else 0, loss, result.steps, time.time(),
+                          loaded, values)
         result.records.append(rec)
         if on_epoch is not None:
             on_epoch(rec)
+
+    emit("init")
+    opt = make_swarm_optimizer(params, cfg, dht, run_id, base_optimizer_factory, stop=stop)
 
     try:
         emit("join")

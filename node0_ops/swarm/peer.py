@@ -25,6 +25,7 @@ Usage::
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -108,7 +109,10 @@ def start_dht(cfg: SwarmConfig, key: SwarmKey | str | os.PathLike | None = None,
     if key is None and cfg.public:
         raise ValueError("a public swarm needs a key: pass --key-file (swarm start writes one)")
     use_socket_dir(cfg.socket_dir)
-    kwargs = dict(p2p_options(cfg), **dht_kwargs)
+    # shutdown_timeout: averager processes that exit leave stale requests in the DHT pipe; each costs the
+    # DHT process a 3 s back-off, so hivemind's 3 s default grace ends in a hard kill instead of a clean stop
+    kwargs = dict(p2p_options(cfg), shutdown_timeout=10.0)
+    kwargs.update(dht_kwargs)
     if key is not None:
         kwargs["authorizer"] = SharedKeyAuthorizer(key)
     try:
@@ -160,7 +164,8 @@ class JoinReport:
     seconds: float
 
 
-def join_swarm(opt: hivemind.Optimizer, min_peers: int, timeout: float, poll: float = 0.2) -> JoinReport:
+def join_swarm(opt: hivemind.Optimizer, min_peers: int, timeout: float, poll: float = 0.2,
+               stop: threading.Event | None = None) -> JoinReport:
     """Start-up barrier and late-join catch-up for a fresh ``hivemind.Optimizer``.
 
     1. Wait for the tracker's first view of the swarm; if the swarm is ahead (late joiner),
@@ -171,6 +176,7 @@ def join_swarm(opt: hivemind.Optimizer, min_peers: int, timeout: float, poll: fl
 
     Raises:
         TimeoutError: fewer than ``min_peers`` peers within ``timeout`` seconds.
+        InterruptedError: ``stop`` was set while waiting.
     """
     start = time.monotonic()
     opt.tracker.fetched_global_progress_this_epoch.wait(timeout=min(timeout, 30.0))
@@ -185,6 +191,8 @@ def join_swarm(opt: hivemind.Optimizer, min_peers: int, timeout: float, poll: fl
         num_peers = opt.tracker.global_progress.num_peers
         if num_peers >= min_peers:
             break
+        if stop is not None and stop.is_set():
+            raise InterruptedError("stopped while waiting at the start-up barrier")
         if time.monotonic() - start > timeout:
             raise TimeoutError(f"start-up barrier: {num_peers} of {min_peers} peers joined run {opt.run_id!r} "
                                f"within {timeout:.0f} s; start more peers with the printed join command, or "
@@ -196,7 +204,7 @@ def join_swarm(opt: hivemind.Optimizer, min_peers: int, timeout: float, poll: fl
 def make_swarm_optimizer(params: Iterable[torch.nn.Parameter], cfg: SwarmConfig, dht: hivemind.DHT,
                          run_id: str | None = None, base_optimizer_factory: OptimizerFactory | None = None, *,
                          scheduler_factory: Callable | None = None, min_peers: int | None = None,
-                         join: bool = True) -> hivemind.Optimizer:
+                         join: bool = True, stop: threading.Event | None = None) -> hivemind.Optimizer:
     """Wrap the LoRA parameters in a ``hivemind.Optimizer`` and join the swarm.
 
     Args:
@@ -212,13 +220,14 @@ def make_swarm_optimizer(params: Iterable[torch.nn.Parameter], cfg: SwarmConfig,
         min_peers: barrier size (default ``cfg.min_peers``).
         join: run :func:`join_swarm` (barrier + late-join load) before returning; its report is
             stored as ``opt.join_report``.
+        stop: event that aborts the barrier wait (InterruptedError).
 
     Returns:
         ``hivemind.Optimizer``; call ``step()`` after each backward (``batch_size_per_step`` samples).
 
     Raises:
         ValueError: empty parameters, a frozen parameter, or no run_id.
-        TimeoutError: barrier not reached (the optimizer is shut down first).
+        TimeoutError / InterruptedError: barrier not reached / stopped (the optimizer is shut down first).
     """
     params = list(params)
     if not params:
@@ -243,7 +252,7 @@ def make_swarm_optimizer(params: Iterable[torch.nn.Parameter], cfg: SwarmConfig,
     opt.join_report = None
     if join:
         try:
-            opt.join_report = join_swarm(opt, min_peers or cfg.min_peers, cfg.barrier_timeout)
+            opt.join_report = join_swarm(opt, min_peers or cfg.min_peers, cfg.barrier_timeout, stop=stop)
         except BaseException:
             opt.shutdown()
             raise

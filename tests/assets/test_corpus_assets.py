@@ -30,7 +30,12 @@ def built(tmp_path_factory):
     shutil.copytree(EMBEDDED_TOWN, town)
     # bad input next to good input: quarantined, not fatal
     (town / "gastown" / "notes.formula.toml").write_text("formula = 'broken\n[[steps]\n")
-    (town / ".beads" / "broken.jsonl").write_bytes(b'{"id": "gt-1", "title": "ok"}\n{"id": "gt-2", "tit\n\xff\xfe\n')
+    issues = town / ".beads" / "issues.jsonl"
+    n_good = len(issues.read_bytes().splitlines())
+    with open(issues, "ab") as fh:
+        fh.write(b'{"id": "hq-zz1", "title": "late good issue", "status": "open", "priority": 2}\n'
+                 b'{"id": "hq-zz2", "tit\n\xff\xfe{"id": 1}\n')
+    (base / "n_good").write_text(str(n_good + 1))
     state = base / "state"
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(SELECTION, resources=_resources(state, town), instance=instance)
@@ -53,10 +58,11 @@ def test_quarantine_keeps_good_records_and_names_positions(built):
     rows = db.query("select path, position, reason from quarantine")
     paths = {r["path"] for r in rows}
     assert str(town / "gastown" / "notes.formula.toml") in paths
-    bad_lines = [r for r in rows if r["path"].endswith("broken.jsonl")]
-    assert bad_lines and all(r["position"].startswith("line") for r in bad_lines)
-    good = db.query("select count(*) n from records where path like '%broken.jsonl'")[0]["n"]
-    assert good == 1  # the valid first line survived
+    issues = town / ".beads" / "issues.jsonl"
+    bad_lines = [r for r in rows if r["path"] == str(issues)]
+    assert len(bad_lines) == 2 and all(r["position"].startswith("line") for r in bad_lines)
+    good = db.scalar("select count(*) from records where path = ?", [str(issues)])
+    assert good == int((state.parent / "n_good").read_text())  # every valid line survived
 
 
 def test_lineage_traces_example_to_source_bytes(built):

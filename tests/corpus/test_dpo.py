@@ -41,6 +41,14 @@ def test_mutations_keep_the_rest_of_the_line():
     assert mutate(cmd, "force_push") == 'git add -A && git commit -m "x" && git push --force origin polecat/a/gt-1'
 
 
+def test_mutations_leave_quoted_text_alone():
+    cmd = 'bd create "Docs: explain git commit hooks" -t task -p 2 -d "after git push run gt done; then bd show gt-1"'
+    for mode in ("no_verify", "force_push", "wrong_branch", "raw_shell", "pkill"):
+        assert mutate(cmd, mode, "polecat") is None, mode
+    assert mutate('echo "x" && git commit -m "use git commit"', "no_verify") == \
+        'echo "x" && git commit --no-verify -m "use git commit"'
+
+
 def test_mutation_not_applicable_returns_none():
     assert mutate("git push --force origin x", "force_push") is None        # already forced
     assert mutate("git commit --no-verify -m x", "no_verify") is None
@@ -135,6 +143,17 @@ def test_session_pair_for_pkill_and_timeout_and_broke_tests():
     # identical actions never make a pair
     same = _session("g4", ["bd show gt-abc1", "go test ./...", 'git commit -am "retry"', "gt done"], REQ)
     assert [p for p in session_pairs([same, hung]) if p.failure_mode == "timeout"] == []
+
+
+def test_session_fix_pair_for_wrong_dependency_direction():
+    bad = _session("q1", ['bd create "Migration" -t task -p 2 --parent wa-e1 -d "Must land before wa-e1.2."',
+                          'bd create "API change" -t task -p 2 --parent wa-e1', "bd dep add wa-e1.1 wa-e1.2", "gt done"],
+                   "Plan the rollout under wa-e1.", outputs={0: ("✓ Created issue: wa-e1.1", False),
+                                                           1: ("✓ Created issue: wa-e1.2", False)})
+    (p,) = session_pairs([bad])
+    assert p.origin == "session_fix" and p.failure_mode == "wrong_dep_direction" and p.task == "bead-management"
+    assert "bd dep add wa-e1.2 wa-e1.1" in p.chosen and "bd dep add wa-e1.1 wa-e1.2" in p.rejected
+    assert p.prompt[-1]["role"] == "tool" and p.prompt[-1]["content"] == "✓ Created issue: wa-e1.2"
 
 
 def test_dissimilar_or_other_role_sessions_are_not_paired():

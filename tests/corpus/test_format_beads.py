@@ -1,6 +1,5 @@
 """Beads history -> bd command examples (node0_ops.corpus.examples_beads)."""
 
-import json
 import re
 import shlex
 from pathlib import Path
@@ -111,7 +110,7 @@ def test_dependency_direction_issue_is_blocked_by_depends_on():
 
 def test_create_uses_type_priority_labels_parent_and_prose_description():
     examples, _ = beads_examples(fixture_issues())
-    creates = {json.loads(json.dumps(cmd)): ex for ex, cmd in _bd_commands(examples) if cmd.startswith("bd create")
+    creates = {cmd: ex for ex, cmd in _bd_commands(examples) if cmd.startswith("bd create")
                and "Use backoff" in cmd and ex.meta["generator"] == "create"}
     (cmd, ex), = creates.items()
     argv = _check_bd(cmd)

@@ -73,7 +73,8 @@ def test_sample_town_outcomes_cover_the_planted_failures(sample_chain):
     outcomes = [session_outcome(r) for r in recs if r.kind == "transcript"]
     assert any(o == "success" for o, _ in outcomes)
     seen = {m for _, modes in outcomes for m in modes}
-    assert {"timeout", "wrong_branch", "broke_tests", "pkill", "no_verify", "force_push"} <= seen, seen
+    assert {"timeout", "wrong_branch", "broke_tests", "pkill", "no_verify", "force_push",
+            "wrong_dep_direction"} <= seen, seen
     # only successful sessions give SFT windows
     by_key = {r.source_key: r for r in recs if r.kind == "transcript"}
     for e in res.examples:
@@ -85,12 +86,12 @@ def test_sample_town_pairs(sample_chain):
     recs, _, pairs, _ = sample_chain
     modes = Counter((p.origin, p.failure_mode) for p in pairs)
     assert {m for o, m in modes if o == "mutation"} == set(MUTATION_MODES), modes
-    session = [p for p in pairs if p.origin == "session_pair"]
+    session = [p for p in pairs if p.origin in ("session_pair", "session_fix")]
     assert len(session) >= 3
     roles = {r.source_key: parse_session(r).role for r in recs if r.kind == "transcript"}
     for p in session:
         assert p.source_key in roles and roles[p.source_key] == p.role
-        assert len(p.record_ids) == 2
+        assert len(p.record_ids) == (2 if p.origin == "session_pair" else 1)
         assert message_problems(p.prompt + [{"role": "assistant", "content": p.chosen}]) == []
 
 

@@ -36,6 +36,8 @@ def test_extract_rules_polarity_actions_and_lead_in_lists():
     assert (1, "run gt done when the work is complete") in got        # {{ cmd }} rendered as gt
     assert (-1, "use pkill or tmux kill-session to stop agents") in got
     assert (-1, "Close your own issue") in got and (-1, "Wait for merge") in got
+    split = {r.action for r in extract_rules("Never commit on main and never git push origin main.")}
+    assert split == {"commit on main", "git push origin main"}
     assert not any("example" in r.action for r in rules)             # code fences skipped
     assert render_template_vars("{{ .TownRoot }}/{{ cmd }}") == "<town_root>/gt"
 
@@ -47,9 +49,9 @@ def test_rule_qa_quotes_the_source_and_answers_by_polarity():
     qa = [e for e in examples if e.meta["generator"] == "rule"]
     assert qa and all(e.role == "polecat" and e.task == "conventions" for e in qa)
     by_q = {e.messages[1]["content"]: e.messages[2]["content"] for e in qa}
-    push = by_q["As the polecat, is it OK to push directly to main?"]
+    push = by_q["As a polecat, is it OK to push directly to main?"]
     assert push.startswith("No. The polecat role template says:") and "NEVER push directly to main" in push
-    done = by_q["As the polecat, do I have to run gt done when the work is complete?"]
+    done = by_q["As a polecat, do I have to run gt done when the work is complete?"]
     assert done.startswith("Yes.")
     texts = [e for e in examples if e.kind == "text"]
     assert texts and all(e.task == "conventions" and "{{" not in e.text for e in texts)

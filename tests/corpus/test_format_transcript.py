@@ -95,6 +95,36 @@ def test_wrong_dependency_direction_against_request():
     assert expected_deps("gt-a1 must land before gt-b2") == {("gt-b2", "gt-a1")}
 
 
+def test_wrong_dependency_direction_against_created_bead_description():
+    steps = [('bd create "Migration" -t task -p 2 --parent wa-e1 -d "Backfill. Must land before wa-e1.2."',
+              "✓ Created issue: wa-e1.1"),
+             ('bd create "API change" -t task -p 2 --parent wa-e1 -d "Use the column."', "✓ Created issue: wa-e1.2"),
+             ("bd dep add wa-e1.1 wa-e1.2", "✓ Added dependency: wa-e1.1 depends on wa-e1.2 (blocks)"),
+             ("gt done", "ok")]
+    assert session_outcome(_session("q", steps)) == ("failed", ["wrong_dep_direction"])
+    steps[2] = ("bd dep add wa-e1.2 wa-e1.1", "✓ Added dependency: wa-e1.2 depends on wa-e1.1 (blocks)")
+    assert session_outcome(_session("q2", steps)) == ("success", [])
+    # the dep command's own echo is not a stated requirement
+    echo_only = [("bd dep add wa-e1.1 wa-e1.2", "✓ Added dependency: wa-e1.1 depends on wa-e1.2 (blocks)"),
+                 ("bd dep add wa-e1.2 wa-e1.1", "cycle!"), ("gt done", "ok")]
+    assert session_outcome(_session("q3", echo_only)) == ("success", [])
+
+
+def test_quoted_timeout_of_another_session_is_not_a_timeout():
+    steps = [("gt peek gt-dag --lines 12", "  ⎿  Command timed out after 10m 0.0s\n  === RUN TestX"),
+             ("gt patrol report --summary ok", "closed")]
+    assert session_outcome(_session("w", steps, role="witness", cwd="/gt/gastown/witness")) == ("success", [])
+
+
+def test_deacon_role_from_startup_nudge_line():
+    rec = _session("d", [("gt deacon heartbeat", "ok"), ("gt patrol report --summary ok", "closed")],
+                   request="[GAS TOWN] deacon <- daemon • 2026-03-02T11:59:58Z • patrol\n\nRun 'gt prime'.",
+                   role=None, rig=None, cwd="/home/alice/gt")
+    assert parse_session(rec).role == "deacon"
+    examples, _ = transcript_examples([rec])
+    assert examples and all(e.role == "deacon" for e in examples)
+
+
 def test_polecat_without_gt_done_is_incomplete_but_crew_is_success():
     assert session_outcome(_session("inc", GOOD[:4]))[0] == "incomplete"
     crew = _session("crew", GOOD[:4], role="crew", cwd="/gt/gastown/crew/max")

@@ -93,6 +93,21 @@ def test_duplicate_pairs_removed():
     assert len(res.pairs) == 1 and res.duplicates[0][2] == "exact"
 
 
+def test_pairs_sharing_a_prompt_are_not_near_dups_unless_answers_match():
+    prompt = [{"role": "user", "content": _text(31, 150)}]
+    a = DpoPair("polecat", "git-workflow", prompt, "gt done", "git push --force origin HEAD", "force_push",
+                "mutation", "session:a", ["ra"])
+    b = DpoPair("polecat", "git-workflow", prompt, "gt done", "git push origin HEAD:main", "wrong_branch",
+                "mutation", "session:a", ["ra"])
+    near_prompt = [{"role": "user", "content": prompt[0]["content"] + " and one more"}]
+    c = DpoPair("polecat", "git-workflow", near_prompt, "gt done", "git push --force origin HEAD", "force_push",
+                "session_pair", "session:z", ["rz", "ra"])
+    res = partition_corpus([], [a, b, c])
+    kept = {p.pair_id for p in res.pairs}
+    assert kept == {b.pair_id, c.pair_id}                   # a is c's near duplicate; the session pair wins
+    assert res.duplicates == [(a.pair_id, c.pair_id, "near")]
+
+
 def test_minhash_estimates_jaccard():
     a, b = shingles(_text(21, 300)), shingles(_text(21, 300)[:1200] + _text(22, 100))
     j = len(a & b) / len(a | b)

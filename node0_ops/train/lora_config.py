@@ -1,0 +1,78 @@
+"""LoRA hyperparameters (rank, alpha, dropout, target modules) for SFT and DPO runs.
+
+LoRA: Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models" (arXiv:2106.09685):
+a frozen weight ``W`` (out x in) gets a trainable update ``(lora_alpha / r) * B @ A`` with
+``A`` (r x in), ``B`` (out x r), ``B`` initialised to zero so training starts from the base.
+
+Usage::
+
+    from node0_ops.train.lora_config import LoraConfig
+    lora = LoraConfig(r=8, target_modules=("q_proj", "v_proj"))
+    peft_cfg = lora.to_peft()          # peft.LoraConfig(task_type="CAUSAL_LM", ...)
+"""
+
+from dataclasses import dataclass, field
+
+#: Every linear projection of a llama/qwen2 decoder block (attention + SwiGLU MLP).
+ALL_PROJ = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapter shape.
+
+    Attributes:
+        r: LoRA rank (int >= 1). 16 on all projections adds ~4.9M params to SmolLM2-135M.
+        lora_alpha: scaling numerator; the update is scaled by ``lora_alpha / r`` (float > 0).
+        lora_dropout: dropout on the LoRA input, in [0, 1). Default 0.0: with p=0 PEFT skips the
+            dropout op entirely, which saves a copy of every projection input on CPU.
+        target_modules: names of the ``nn.Linear`` modules that get LoRA (default all 7 projections).
+        bias: ``none`` (PEFT default; other values train biases too).
+        use_rslora: rank-stabilised scaling ``alpha / sqrt(r)`` (Kalajdzievski 2023).
+    """
+
+    r: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.0
+    target_modules: tuple[str, ...] = field(default_factory=lambda: ALL_PROJ)
+    bias: str = "none"
+    use_rslora: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.target_modules, str):
+            self.target_modules = tuple(m.strip() for m in self.target_modules.split(",") if m.strip())
+        self.target_modules = tuple(self.target_modules)
+        if not isinstance(self.r, int) or isinstance(self.r, bool) or self.r < 1:
+            raise ValueError(f"lora.r={self.r!r} must be an integer >= 1 (typical: 8, 16, 32); e.g. --lora.r 16")
+        if not self.lora_alpha or self.lora_alpha <= 0:
+            raise ValueError(f"lora.lora_alpha={self.lora_alpha!r} must be > 0 (common choice: 2 * r); e.g. --lora.lora_alpha 32")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"lora.lora_dropout={self.lora_dropout!r} must be in [0, 1); use 0.0 to disable dropout")
+        if not self.target_modules:
+            raise ValueError(f"lora.target_modules is empty; name at least one linear layer, e.g. {','.join(ALL_PROJ)}")
+        if self.bias not in ("none", "all", "lora_only"):
+            raise ValueError(f"lora.bias={self.bias!r} must be one of none, all, lora_only (PEFT); use none")
+
+    @property
+    def scaling(self) -> float:
+        """Multiplier applied to ``B @ A`` (``alpha/r``, or ``alpha/sqrt(r)`` with rsLoRA)."""
+        return self.lora_alpha / (self.r ** 0.5 if self.use_rslora else self.r)
+
+    def to_peft(self):
+        """Return the equivalent ``peft.LoraConfig`` (task_type ``CAUSAL_LM``)."""
+        import peft
+
+        return peft.LoraConfig(r=self.r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                               target_modules=list(self.target_modules), bias=self.bias,
+                               use_rslora=self.use_rslora, task_type="CAUSAL_LM")
+
+    def n_params(self, hidden: int, intermediate: int, n_layers: int, n_heads: int, n_kv_heads: int,
+                 head_dim: int | None = None) -> int:
+        """Trainable LoRA parameters for a llama-shaped decoder: ``r * (in + out)`` per targeted module."""
+        hd = head_dim or hidden // n_heads
+        shapes = {"q_proj": (hidden, n_heads * hd), "k_proj": (hidden, n_kv_heads * hd),
+                  "v_proj": (hidden, n_kv_heads * hd), "o_proj": (n_heads * hd, hidden),
+                  "gate_proj": (hidden, intermediate), "up_proj": (hidden, intermediate),
+                  "down_proj": (intermediate, hidden)}
+        per_layer = sum(self.r * (i + o) for name, (i, o) in shapes.items() if name in self.target_modules)
+        return per_layer * n_layers
