@@ -7,7 +7,9 @@ import dagster as dg
 
 from gastown_assets.defs.corpus import assets as corpus_assets
 from gastown_assets.defs.corpus import checks as corpus_checks
+from gastown_assets.defs.training import assets as training_assets
 from resources import LineageResource, ScrubberResource, TownResource
+from resources.trainer import TrainerResource
 
 corpus_job = dg.define_asset_job(
     "corpus_job", selection=dg.AssetSelection.assets("collected_records", "scrubbed_records", "corpus_version"),
@@ -16,11 +18,12 @@ corpus_job = dg.define_asset_job(
 
 def build_resources() -> dict:
     """Resources from the environment (GASTOWN_FT_HOME, GT_ROOT)."""
-    return {"lineage": LineageResource(), "town": TownResource(), "scrubber": ScrubberResource()}
+    return {"lineage": LineageResource(), "town": TownResource(), "scrubber": ScrubberResource(),
+            "trainer": TrainerResource()}
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([corpus_assets]),
+    assets=dg.load_assets_from_modules([corpus_assets, training_assets]),
     asset_checks=dg.load_asset_checks_from_modules([corpus_checks]),
     jobs=[corpus_job],
     resources=build_resources(),

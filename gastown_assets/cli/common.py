@@ -29,6 +29,8 @@ def materialize(selection: list, *, resources: dict, partition_key: str | None =
     """Materialize assets (and their checks) in-process on the state's Dagster instance,
     so the run shows in the UI. Exits with status 1 and the failure text when a step fails."""
     instance = dg.DagsterInstance.get()
+    level = os.environ.get("GTFT_DAGSTER_LOG_LEVEL", "WARNING")
+    run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": level}}}}
     result = dg.materialize(selection, resources=resources, instance=instance, partition_key=partition_key,
                             run_config=run_config, tags=tags, raise_on_error=False)
     if not result.success:

@@ -72,7 +72,7 @@ def cmd_stats(args) -> int:
     red = _rows(db, """select entity_type, sum(count) n from redactions d join records r using (record_id)
                       join current_sources c on r.path=c.path and r.sha256=c.sha256 group by 1 order by 2 desc""")
     quar = _rows(db, "select source_kind, count(*) n from quarantine where collected_at = (select max(created_at) from collections) group by 1")
-    src = _rows(db, "select kind, count(*) n from records r join current_sources c on r.path=c.path and r.sha256=c.sha256 group by 1 order by 2 desc")
+    src = _rows(db, "select r.kind, count(*) n from records r join current_sources c on r.path=c.path and r.sha256=c.sha256 group by 1 order by 2 desc")
     cells = {}
     for r in by_cell:
         cells.setdefault((r["role"], r["task"]), {}).update({r["split"]: r["n"]})

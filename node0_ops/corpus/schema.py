@@ -224,7 +224,8 @@ class DpoPair:
         failure_mode: what is wrong with ``rejected``: ``pkill``, ``force_push``,
             ``no_verify``, ``wrong_dep_direction``, ``raw_shell``, ``wrong_branch``,
             ``timeout``, ``broke_tests``, ``ignored_conventions``, ``skipped_hooks``, ...
-        origin: ``session_pair`` (successful vs failed session) or ``mutation``.
+        origin: ``session_pair`` (successful vs failed session), ``session_fix`` (a real failed
+            command vs the same command corrected) or ``mutation`` (rule-based).
     """
 
     role: str

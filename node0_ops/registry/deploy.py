@@ -302,9 +302,12 @@ def deploy(db: LineageDB, name: str, *, town_root: str | Path, rig: str | None =
         reason=reason, gate_reasons=gate_reasons + ([why] if open_ else [f"rollout overridden: {why}"]),
         warnings=warnings)
     label = rig or TOWN_SCOPE
+    if not res.changed:  # already deployed exactly so: nothing to record or to roll back later
+        result.warnings.append(f"{path} already points {role} at {ref}; settings unchanged")
     try:
         with db.write() as con:
-            _record(con, result, None, prev_agent, prev_entry)
+            if res.changed:
+                _record(con, result, None, prev_agent, prev_entry)
             con.execute("update models set status = 'archived' where role = ? and status = 'active' and name <> ?",
                         [role, model["name"]])
             con.execute("update models set status = 'active' where name = ?", [model["name"]])

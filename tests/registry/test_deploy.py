@@ -221,3 +221,12 @@ def test_registry_write_failure_undoes_the_settings_edit(db, make_model, town, m
     with pytest.raises(RuntimeError, match="db went away"):
         deploy(db, "polecat-v1", town_root=town, rig=RIG, role="polecat")
     assert path.read_text() == original  # settings put back: no town points at an unrecorded model
+
+
+def test_redeploying_the_same_model_is_a_recorded_no_op(db, make_model, town):
+    make_model("polecat")
+    deploy(db, "polecat-v1", town_root=town, rig=RIG, role="polecat")
+    again = deploy(db, "polecat-v1", town_root=town, rig=RIG, role="polecat")
+    assert again.backup_path is None and "settings unchanged" in again.warnings[0]
+    assert len(deployment_history(db)) == 1
+    assert rollback(db, "polecat", town_root=town, rig=RIG).model == "claude-sonnet"  # one step back to the start

@@ -120,8 +120,11 @@ def test_read_jsonl_reports_bad_lines(tmp_path):
     assert problems[0].startswith(f"{p}:2: invalid JSON") and "3: not a JSON object" in problems[1]
     (tmp_path / "sft_val.jsonl").write_text("")
     assert resolve_jsonl(tmp_path) == (p, tmp_path / "sft_val.jsonl")
-    with pytest.raises(DataError, match="sft_train.jsonl"):
+    with pytest.raises(DataError, match="does not exist"):
         resolve_jsonl(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="without dpo_train.jsonl"):
+        resolve_jsonl(tmp_path / "empty", "dpo")
 
 
 def test_load_examples_from_lineage_db_by_corpus_version(tmp_path):

@@ -1,0 +1,120 @@
+"""Training assets: role adapters (by role), task adapters (by task), DPO adapters (by role)."""
+
+import base64
+from pathlib import Path
+
+import dagster as dg
+
+from gastown_assets.defs.corpus.assets import corpus_version
+from gastown_assets.defs.corpus.partitions import role_partitions, task_partitions
+from node0_ops.corpus import store
+from resources import LineageResource
+from resources.trainer import TrainerResource
+
+GROUP = "training"
+POOL = "training"  # dagster.yaml sets every pool's limit to 1: trainings never overlap
+MIN_TRAIN_EXAMPLES = 4
+
+
+class TaskAdapterConfig(dg.Config):
+    """Which role adapter the task adapter stacks on (trained with it active and frozen)."""
+
+    role: str = "polecat"
+
+
+def _latest_version(db) -> str:
+    version = store.latest_corpus_version(db)
+    if version is None:
+        raise dg.Failure(description="no corpus version: materialize corpus_version first")
+    return version
+
+
+def _chat_only(rows: list[dict]) -> list[dict]:
+    return [{"messages": r["messages"]} if r["messages"] else {"text": r["text"]} for r in rows]
+
+
+def _result_metadata(res, version: str) -> dict:
+    md = {"run_id": res.run_id, "corpus_version": version, "adapter_dir": dg.MetadataValue.path(res.adapter_dir),
+          "metrics": dg.MetadataValue.json(res.metrics)}
+    for key in ("train_loss", "val_loss", "tokens_per_s", "val_loss_before"):
+        if isinstance(res.metrics.get(key), (int, float)):
+            md[key] = float(res.metrics[key])
+    if res.loss_curve_png and Path(res.loss_curve_png).exists():
+        b64 = base64.b64encode(Path(res.loss_curve_png).read_bytes()).decode()
+        md["loss_curve"] = dg.MetadataValue.md(f"![loss curve](data:image/png;base64,{b64})")
+        md["loss_curve_path"] = dg.MetadataValue.path(res.loss_curve_png)
+    return md
+
+
+def latest_adapter(db, kind: str, role: str | None = None, task: str | None = None) -> str | None:
+    """Newest completed adapter folder of a kind (from the trainer's ``train_runs`` table)."""
+    sql = "select adapter_path from train_runs where kind = ? and status = 'completed'"
+    params: list = [kind]
+    for col, val in (("role", role), ("task", task)):
+        if val:
+            sql += f" and {col} = ?"
+            params.append(val)
+    try:
+        return db.scalar(sql + " order by ended_at desc limit 1", params)
+    except Exception:  # train_runs not created yet
+        return None
+
+
+@dg.asset(group_name=GROUP, deps=[corpus_version], partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
+def role_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, trainer: TrainerResource) -> dg.MaterializeResult:
+    """LoRA adapter trained (SFT) on one role's corpus partitions."""
+    role = context.partition_key
+    db = lineage.db()
+    version = _latest_version(db)
+    train = store.load_examples(db, version, role=role, split="train")
+    val = store.load_examples(db, version, role=role, split="val")
+    if len(train) < MIN_TRAIN_EXAMPLES:
+        raise dg.Failure(description=f"role {role} has {len(train)} training examples (< {MIN_TRAIN_EXAMPLES}); add sessions/conventions for it",
+                         metadata={"corpus_version": version, "n_train": len(train)})
+    out = lineage.artifacts("adapters") / f"role-{role}" / f"{version}-{trainer.fingerprint()}"
+    res = trainer.train("role", _chat_only(train), _chat_only(val), out, db_path=str(db.path),
+                        run_meta={"role": role, "corpus_version": version, "state": str(lineage.state())}, log=context.log)
+    return dg.MaterializeResult(metadata={"role": role, "n_train": len(train), "n_val": len(val), **_result_metadata(res, version)})
+
+
+@dg.asset(group_name=GROUP, deps=[role_adapter], partitions_def=task_partitions, pool=POOL, kinds={"pytorch", "peft"})
+def task_adapter(context: dg.AssetExecutionContext, config: TaskAdapterConfig, lineage: LineageResource,
+                 trainer: TrainerResource) -> dg.MaterializeResult:
+    """Stackable LoRA adapter for one task, trained on top of a frozen role adapter."""
+    task = context.partition_key
+    db = lineage.db()
+    version = _latest_version(db)
+    role_dir = latest_adapter(db, "role", role=config.role)
+    if role_dir is None:
+        raise dg.Failure(description=f"no trained role adapter for {config.role}: materialize role_adapter[{config.role}] first")
+    train = store.load_examples(db, version, task=task, split="train")
+    val = store.load_examples(db, version, task=task, split="val")
+    if len(train) < MIN_TRAIN_EXAMPLES:
+        raise dg.Failure(description=f"task {task} has {len(train)} training examples (< {MIN_TRAIN_EXAMPLES})",
+                         metadata={"corpus_version": version})
+    out = lineage.artifacts("adapters") / f"task-{task}" / f"{config.role}-{version}-{trainer.fingerprint()}"
+    res = trainer.train("task", _chat_only(train), _chat_only(val), out, db_path=str(db.path), role_adapter_dir=role_dir,
+                        run_meta={"role": config.role, "task": task, "corpus_version": version, "state": str(lineage.state())},
+                        log=context.log)
+    return dg.MaterializeResult(metadata={"task": task, "role_adapter": dg.MetadataValue.path(role_dir),
+                                          "n_train": len(train), **_result_metadata(res, version)})
+
+
+@dg.asset(group_name=GROUP, deps=[role_adapter], partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
+def dpo_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, trainer: TrainerResource) -> dg.MaterializeResult:
+    """Role adapter refined with DPO on the role's preference pairs (reference = adapter disabled)."""
+    role = context.partition_key
+    db = lineage.db()
+    version = _latest_version(db)
+    role_dir = latest_adapter(db, "role", role=role)
+    if role_dir is None:
+        raise dg.Failure(description=f"no trained role adapter for {role}: materialize role_adapter[{role}] first")
+    train = store.load_pairs(db, version, role=role, split="train")
+    val = store.load_pairs(db, version, role=role, split="val") or store.load_pairs(db, version, role=role, split="test")
+    if not train:
+        raise dg.Failure(description=f"role {role} has no DPO pairs in corpus {version}", metadata={"corpus_version": version})
+    pairs = lambda rows: [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows]  # noqa: E731
+    out = lineage.artifacts("adapters") / f"dpo-{role}" / f"{version}-{trainer.fingerprint()}"
+    res = trainer.train("dpo", pairs(train), pairs(val), out, db_path=str(db.path), role_adapter_dir=role_dir,
+                        run_meta={"role": role, "corpus_version": version, "state": str(lineage.state())}, log=context.log)
+    return dg.MaterializeResult(metadata={"role": role, "n_pairs": len(train), **_result_metadata(res, version)})
