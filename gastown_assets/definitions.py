@@ -7,8 +7,12 @@ import dagster as dg
 
 from gastown_assets.defs.corpus import assets as corpus_assets
 from gastown_assets.defs.corpus import checks as corpus_checks
+from gastown_assets.defs.models import assets as model_assets
+from gastown_assets.defs.models import checks as model_checks
 from gastown_assets.defs.training import assets as training_assets
 from resources import LineageResource, ScrubberResource, TownResource
+from resources.evaluator import EvaluatorResource
+from resources.exporter import ExporterResource
 from resources.trainer import TrainerResource
 
 corpus_job = dg.define_asset_job(
@@ -19,12 +23,12 @@ corpus_job = dg.define_asset_job(
 def build_resources() -> dict:
     """Resources from the environment (GASTOWN_FT_HOME, GT_ROOT)."""
     return {"lineage": LineageResource(), "town": TownResource(), "scrubber": ScrubberResource(),
-            "trainer": TrainerResource()}
+            "trainer": TrainerResource(), "exporter": ExporterResource(), "evaluator": EvaluatorResource()}
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([corpus_assets, training_assets]),
-    asset_checks=dg.load_asset_checks_from_modules([corpus_checks]),
+    assets=dg.load_assets_from_modules([corpus_assets, training_assets, model_assets]),
+    asset_checks=dg.load_asset_checks_from_modules([corpus_checks, model_checks]),
     jobs=[corpus_job],
     resources=build_resources(),
 )

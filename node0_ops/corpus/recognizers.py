@@ -55,7 +55,7 @@ Decisions (false-positive trade-offs, all deliberate):
 * Entropy gate (``SECRET``): the value must be >= 8 chars; not a reference
   (``$X``, ``${X}``, ``%X%``, ``<x>``, ``{{x}}``, ``process.env.X``, ``UPPER_SNAKE``,
   a file path, a function call); not a plain word or snake/kebab word list
-  (``your-api-key``); not a placeholder word (``your``, ``xxx``, ``example``,
+  (``your-api-key``); no whitespace (quoted prose); not a placeholder word (``your``, ``xxx``, ``example``,
   ``changeme``, ``dummy``, ``redacted``); values under 16 chars need a digit; and
   Shannon entropy >= 3.0 bits/char (random base62 of 12 chars: 5th percentile 3.08;
   ``created_at`` 2.72). Pure-hex values >= 16 chars skip the entropy test (16 hex
@@ -91,14 +91,17 @@ Decisions (false-positive trade-offs, all deliberate):
 
 import ipaddress
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
-from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # never fetch the suffix list
+
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult  # noqa: E402
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer  # noqa: E402
 
 Validator = Callable[[str, str, int, int], bool]
 
@@ -139,16 +142,15 @@ class Gate:
         any_of: case-sensitive substrings; one must occur.
         any_of_ci: lower-case substrings looked up in the lower-cased text.
         regex: a small regex to ``search`` (used when substrings cannot express it).
-        always: the rule runs on every text (no gate).
     """
 
     any_of: tuple[str, ...] = ()
     any_of_ci: tuple[str, ...] = ()
     regex: re.Pattern | None = None
-    always: bool = False
 
     def open(self, text: str) -> bool:
-        if self.always or any(s in text for s in self.any_of):
+        """True when ``text`` holds one of the substrings (or the regex matches)."""
+        if any(s in text for s in self.any_of):
             return True
         if self.any_of_ci:
             low = ascii_lower(text)
@@ -266,6 +268,8 @@ def is_high_entropy_secret(value: str, min_len: int = 8, min_bits: float = 3.0) 
     value = value.strip()
     if len(value) < min_len or _is_reference(value) or _WORD_RE.match(value) or _WORDS_RE.match(value):
         return False
+    if any(c.isspace() for c in value):  # quoted prose: 'secret: "Name of the k8s secret"'
+        return False
     if _PLACEHOLDER_WORDS_RE.search(value):
         return False
     if len(value) >= 16 and _HEX_RE.match(value):
@@ -373,7 +377,7 @@ def _mangled_home_ok(value: str, text: str, start: int, end: int) -> bool:
 # ---------------------------------------------------------------- e-mail and IP
 
 _EMAIL_DOMAIN_RE = re.compile(r"^(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_]{2,24}$")
-_URL_USERINFO_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?:[^\s/@\"'<>]*:)?$")
+_URL_USERINFO_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/@\"'<>]*$")
 
 
 class GtEmailRecognizer(EmailRecognizer):
@@ -428,7 +432,7 @@ class GtEmailRecognizer(EmailRecognizer):
             r.start += 5
             value = value[5:]
         at = value.rfind("@")
-        cut = max(value.rfind(c, 0, at) for c in "=/:")  # owner=bob@x.org, repo/name@v1.2.0
+        cut = max(value.rfind(c, 0, at) for c in "=/:{}$")  # owner=bob@x.org, repo/name@v1.2.0
         if cut >= 0:
             r.start += cut + 1
             value = value[cut + 1:]

@@ -88,6 +88,7 @@ class PlaceholderMap:
         return value
 
     def placeholder(self, entity_type: str, value: str) -> str:
+        """``<LABEL_N>`` for ``value``: N counts distinct values per label in first-seen order."""
         key = (entity_type, self.canonical(entity_type, value))
         if key not in self._by_value:
             label = PLACEHOLDER_LABELS.get(entity_type, entity_type)
@@ -360,6 +361,10 @@ class Scrubber:
 
         Returns:
             (new Record with the scrubbed payload, Redaction rows per (entity_type, recognizer)).
+
+        Raises:
+            RuntimeError: the scrubbed joined text no longer splits into the record's
+                strings (an internal invariant; names the record).
         """
         strings: list[str] = []
         _collect_strings(record.payload, strings)

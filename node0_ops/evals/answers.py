@@ -8,8 +8,9 @@ Where commands come from, in order (all are collected, duplicates dropped):
 2. fenced code blocks tagged ``bash``/``sh``/``shell``/``console``/``zsh`` or untagged
    (``$ `` prompts stripped; in prompt-style blocks, lines without a prompt are output);
 3. ``$ cmd`` lines outside fences;
-4. bare lines / inline code spans starting with a known CLI (``bd``, ``gt``, ``git``,
-   ``tmux``, ...) -- small models often answer without fences.
+4. bare lines / inline code spans that look like a command (``bd``/``gt`` + a known
+   command, ``git`` + a subcommand, ``tmux kill-session``, ``pkill``, ``rm -rf``, ...) --
+   small models often answer without fences, while prose like "make sure" is ignored.
 
 Usage::
 
@@ -24,9 +25,30 @@ import re
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _SHELL_LANGS = {"", "bash", "sh", "shell", "console", "zsh", "shell-session", "terminal", "cmd"}
 _PROMPT = re.compile(r"^\s*(?:\$|#|>|%|[\w@.-]+[$#]) (.*)$")
-_CLI_WORDS = ("bd", "gt", "git", "tmux", "pkill", "killall", "kill", "rm", "sqlite3", "dolt", "gh", "make",
-              "pytest", "python", "python3", "sudo", "cd", "mysql", "jq", "sed", "echo", "cat")
-_BARE = re.compile(r"^\s*(?:[A-Z_][A-Z0-9_]*=\S+\s+)*(?:%s)(?:\s|$)" % "|".join(map(re.escape, _CLI_WORDS)))
+def _bare_pattern() -> re.Pattern:
+    from node0_ops.evals.cli_spec import SPECS
+
+    words = sorted({w for spec in SPECS.values() for w in list(spec.children) + list(spec.child_aliases)}, key=len, reverse=True)
+    tool = "|".join(map(re.escape, words))
+    return re.compile(r"""^\s*(?:[A-Z_][A-Z0-9_]*=\S+\s+)*(?:
+          (?:bd|gt)\s+(?:-{1,2}[\w-]+(?:=\S+)?\s+)*(?:%s)(?:\s|$)
+        | git\s+(?:-C\s+\S+\s+)?(?:add|commit|push|pull|fetch|checkout|switch|rebase|merge|reset|status|log|diff
+                                    |stash|branch|clean|tag|cherry-pick|revert|am|restore|worktree)\b
+        | tmux\s+(?:-\w\s+\S+\s+)*[a-z]+-[a-z]+
+        | (?:pkill|killall)\s+\S+
+        | kill\s+-?\w*\d
+        | rm\s+-\w+
+        | sqlite3\s+\S+ | dolt\s+sql | mysql\s+-
+        | sudo\s+\S+
+        | (?:pip3?|npm|apt|apt-get|brew)\s+(?:install|i)\b
+        | pytest\b | python3?\s+-m\s+pytest\b
+        | make\s+(?:-j\d*|test|check|build)\b
+        )""" % tool, re.X)
+
+
+# Bare (unfenced) lines and inline code count as commands only when they look like one:
+# bd/gt + a known command, git + a subcommand, or a program the convention checks care about.
+_BARE = _bare_pattern()
 _INLINE = re.compile(r"`([^`\n]+)`")
 _TOOL_NAMES = {"bash", "shell", "run", "run_command", "execute", "exec", "terminal", "run_shell_command", "sh"}
 

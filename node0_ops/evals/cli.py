@@ -6,6 +6,7 @@ Usage::
     node0-eval run --model-path ~/models/SmolLM2-135M-Instruct.Q4_1.gguf --suite v1 --limit 10
     node0-eval run --model smollm2-135m --thresholds suite/thresholds.yaml --gate-role polecat --out r.json
     node0-eval compare base.json candidate.json
+    node0-eval rescore saved.json --suite v1     # re-check saved answers after a checker fix
 
 Model resolution: ``--model NAME[@VERSION]`` goes through the registry
 (``node0_ops.registry.store.resolve_model`` -> ``{"gguf_path", "hf_path", "adapters"}``);
@@ -184,6 +185,23 @@ def _cmd_run(args) -> int:
     return 0 if gate_ok else 1
 
 
+def _cmd_rescore(args) -> int:
+    from node0_ops.evals.report import EvalReport
+    from node0_ops.evals.runner import rescore
+    from node0_ops.evals.tasks import load_suite
+
+    data = json.loads(Path(args.report).read_text())
+    parts = {"report": data} if "cases" in data else data
+    tasks = load_suite(args.suite)
+    out = {k: rescore(EvalReport.from_dict(v), tasks) for k, v in parts.items()}
+    for r in out.values():
+        print(r.table())
+        print()
+    if args.out:
+        Path(args.out).write_text(json.dumps({k: r.to_dict() for k, r in out.items()}, ensure_ascii=False, indent=1))
+    return 0
+
+
 def _cmd_compare(args) -> int:
     from node0_ops.evals.report import compare
 
@@ -216,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--base-report", help="saved report of the model being replaced (regression gate)")
     r.add_argument("-q", "--quiet", action="store_true", help="no per-case progress on stderr")
     r.set_defaults(func=_cmd_run)
+    rs = sub.add_parser("rescore", help="re-check the answers of a saved report with the current checkers")
+    rs.add_argument("report")
+    rs.add_argument("--suite", default="v1")
+    rs.add_argument("--out", help="write the re-scored report(s) here")
+    rs.set_defaults(func=_cmd_rescore)
     c = sub.add_parser("compare", help="side-by-side table of two saved reports")
     c.add_argument("base")
     c.add_argument("candidate")

@@ -74,6 +74,24 @@ def run_suite(generate: Generate, tasks: list[EvalTask], *, constrained: bool, m
     return EvalReport(model=model, suite=suite, constrained=constrained, cases=cases)
 
 
+def rescore(report: EvalReport, tasks: list[EvalTask]) -> EvalReport:
+    """Re-check the saved answers of ``report`` with the current checkers (no generation).
+
+    Useful after a checker fix: the answers stay, verdicts are recomputed. Cases whose task
+    id is not in ``tasks`` are dropped.
+    """
+    by_id = {t.task_id: t for t in tasks}
+    cases = []
+    for old in report.cases:
+        task = by_id.get(old.task_id)
+        if task is None:
+            continue
+        case = run_task(lambda messages, schema, a=old.answer: a, task, constrained=old.constrained)
+        case.latency_s = old.latency_s
+        cases.append(case)
+    return EvalReport(model=report.model, suite=report.suite, constrained=report.constrained, cases=cases)
+
+
 def run_suite_both(generate: Generate, tasks: list[EvalTask], *, model: str = "", suite: str = "",
                    on_case: Callable[[CaseResult], None] | None = None) -> tuple[EvalReport, EvalReport]:
     """Unconstrained run of all tasks plus a constrained run of the structured ones.

@@ -31,6 +31,9 @@ from node0_ops.export.model_card import write_model_card
 from node0_ops.export.modelfile import write_modelfile
 
 MANIFEST = "export.json"
+# Hugging Face ids of the upstream models behind the base presets (model card ``base_model``).
+UPSTREAM = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "qwen2.5-coder-0.5b": "Qwen/Qwen2.5-Coder-0.5B-Instruct"}
 
 
 @dataclass
@@ -126,7 +129,7 @@ def _full_lineage(lineage: dict, base_spec: str, infos: list[AdapterInfo], syste
     full = dict(lineage)
     full.setdefault("base", str(base_spec))
     if base_spec in PRESETS:
-        full.setdefault("base_model", PRESETS[base_spec].description)
+        full.setdefault("base_model", UPSTREAM.get(base_spec, PRESETS[base_spec].description))
         full.setdefault("license", PRESETS[base_spec].license.split()[0].lower())
     for info in infos:
         if info.meta.get("corpus_version") and "corpus_version" not in full:

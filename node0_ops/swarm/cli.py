@@ -68,6 +68,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=float, help="stop after this many seconds")
     p.add_argument("--out-dir", help="run folder (default <state>/swarm/<run_id>)")
     p.add_argument("--progress-log", help="append one JSON line per epoch (epoch, sha256 of LoRA params, peers)")
+    p.add_argument("--sft-config", help="SFT config YAML of node0_ops.train (same file on every peer)")
+    p.add_argument("--train-jsonl", help="SFT training examples (same file on every peer; each trains a shard)")
+    p.add_argument("--val-jsonl", help="SFT validation examples")
+    p.add_argument("--corpus-version", help="corpus version for the run_id (default: content hash of the data)")
+    p.add_argument("--role", help="role name recorded with the adapter")
+    p.add_argument("--adapter-out", help="where this peer saves the adapter (default <out-dir>/adapter-<peer>)")
     p.add_argument("--tiny", action="store_true", help="tiny random LoRA model + random tokens (smoke/test)")
     p.add_argument("--seed", type=int, default=0, help="--tiny: LoRA init seed")
     p.add_argument("--step-delay", type=float, default=0.0, help="--tiny: simulated compute per step (s)")
@@ -148,14 +154,26 @@ def _out_dir(args, run_id: str) -> Path:
     return out
 
 
-def join_command(maddrs: list[str], key_file: str, config_file: str | None, tiny: bool) -> str:
+def join_command(maddrs: list[str], key_file: str, config_file: str | None, extra: list[str] = ()) -> str:
     """The shell command other machines run to join (what ``swarm start`` prints)."""
     parts = ["node0-finetune", "swarm", "join", "--initial-peers", *maddrs, "--key-file", key_file]
     if config_file:
         parts += ["--config", config_file]
-    if tiny:
-        parts.append("--tiny")
-    return shlex.join(parts)
+    return shlex.join([*parts, *extra])
+
+
+def _job_args(args) -> list[str]:
+    """The flags that define the training job, repeated in the printed join command."""
+    if args.tiny:
+        return ["--tiny"]
+    extra = []
+    for flag, value in (("--sft-config", args.sft_config), ("--train-jsonl", args.train_jsonl),
+                        ("--val-jsonl", args.val_jsonl)):
+        if value:
+            extra += [flag, str(Path(value).resolve())]
+    if args.corpus_version:
+        extra += ["--corpus-version", args.corpus_version]
+    return extra
 
 
 def _store_swarm_info(dht, run_id: str, info: dict) -> None:
@@ -193,6 +211,12 @@ def cmd_join(args) -> int:
         raise SystemExit("swarm join needs --key-file (the key file from the operator who ran `swarm start`)")
     key = SwarmKey.load(cfg.key_file)
     run_id = cfg.run_id or key.run_id
+    if not args.run_id:  # run_id was handed out: check that this peer would train the same job
+        mine = _tiny_run_id(cfg) if args.tiny else _trainer_run_id(args, cfg)
+        if mine != run_id:
+            raise SystemExit(f"this peer's job hashes to run_id {mine}, the swarm runs {run_id}: base, LoRA "
+                             "config, data or hyperparameters differ; use the swarm's --config/--sft-config and "
+                             "data files (or pass --run-id to override)")
     cfg = cfg.replace(run_id=run_id)
     return _run_peer(args, cfg, key, _out_dir(args, run_id), bootstrap=False)
 
@@ -229,13 +253,15 @@ def _run_peer(args, cfg: SwarmConfig, key, out: Path, bootstrap: bool) -> int:
             shared = cfg.replace(initial_peers=maddrs)
             shared.key_file = shared.socket_dir = None  # machine-local: joiners pass their own
             config_file = shared.to_yaml(out / "swarm.yaml")
-            command = join_command(maddrs, cfg.key_file, str(config_file.resolve()), args.tiny)
+            command = join_command(maddrs, cfg.key_file, str(config_file.resolve()), _job_args(args))
             info = {"run_id": cfg.run_id, "initial_peers": maddrs, "key_file": cfg.key_file,
                     "key_fingerprint": key.fingerprint, "config": str(config_file.resolve()), "command": command}
             _store_swarm_info(dht, cfg.run_id, {k: info[k] for k in ("run_id", "initial_peers", "key_fingerprint")})
             (out / "join.json").write_text(json.dumps(info, indent=1))
             print(f"swarm run {cfg.run_id} (key {key.fingerprint}) is up at {' '.join(maddrs)}", flush=True)
             print("join from other machines with:\n  " + command, flush=True)
+            print(f"(hand out {cfg.key_file} privately: it admits peers; copy the other files named above too)",
+                  flush=True)
         position = register_peer(dht, cfg.run_id, settle=0.0 if bootstrap else 1.0)
         count = args.shard_count or max(cfg.min_peers, position + 1)
         index = args.shard_index if args.shard_index is not None else position % count
@@ -283,12 +309,60 @@ def _train_tiny(args, cfg: SwarmConfig, dht, shard: tuple[int, int], stop: threa
                        record_values=args.log_values)
 
 
+def _sft_inputs(args):
+    """(SFTConfig, train rows, val rows) of trainer mode; SystemExit with a fix when flags are missing."""
+    if not args.sft_config or not args.train_jsonl:
+        raise SystemExit("trainer mode needs --sft-config and --train-jsonl (the same files on every peer); "
+                         "or pass --tiny for a smoke run without a base model")
+    from node0_ops.train import data as D
+    from node0_ops.train.sft_config import SFTConfig
+
+    sft = SFTConfig.from_yaml(args.sft_config)
+    train, problems = D.read_jsonl(args.train_jsonl)
+    val, problems_val = D.read_jsonl(args.val_jsonl) if args.val_jsonl else ([], [])
+    for problem in problems + problems_val:
+        print(f"[swarm] skipped {problem}", file=sys.stderr)
+    if not train:
+        raise SystemExit(f"{args.train_jsonl}: no usable training rows")
+    return sft, train, val
+
+
 def _trainer_run_id(args, cfg: SwarmConfig) -> str:
-    raise SystemExit("the LoRA SFT trainer (node0_ops.train) is not available yet; use --tiny for a smoke run")
+    from node0_ops.swarm.trainer_bridge import sft_run_id
+
+    sft, train, val = _sft_inputs(args)
+    return sft_run_id(sft, train, val, args.corpus_version)
 
 
 def _train_with_trainer(args, cfg: SwarmConfig, dht, shard: tuple[int, int], stop: threading.Event):
-    raise SystemExit("the LoRA SFT trainer (node0_ops.train) is not available yet; use --tiny for a smoke run")
+    """Run ``node0_ops.train.runner.execute`` on this peer's shard with the swarm optimizer."""
+    from node0_ops.swarm.loop import SwarmTrainResult
+    from node0_ops.swarm.trainer_bridge import SwarmOptimizerFactory
+    from node0_ops.train import runner
+
+    sft, train, _ = _sft_inputs(args)
+    if args.batch_size_per_step is None:  # one hivemind "sample" per packed row of an optimizer step
+        cfg = cfg.replace(batch_size_per_step=min(sft.gradient_accumulation_steps, cfg.target_batch_size))
+    out = Path(args.out_dir) if args.out_dir else None
+    adapter_out = args.adapter_out or str((out or Path(".")) / f"adapter-{dht.peer_id}")
+    spec = runner.make_spec(kind="role", config=sft, out_dir=adapter_out,
+                            data={"train_jsonl": args.train_jsonl, "val_jsonl": args.val_jsonl},
+                            role=args.role, corpus_version=args.corpus_version,
+                            extra={"swarm_run_id": cfg.run_id, "shard": list(shard), "peer_id": str(dht.peer_id)})
+    factory = SwarmOptimizerFactory(cfg, dht, cfg.run_id, sft, shard, len(train), stop=stop,
+                                    on_epoch=_progress_writer(args.progress_log))
+    start = time.time()
+    try:
+        result = runner.execute(spec, optimizer_factory=factory, shard=shard, stop=factory.graceful_stop(),
+                                peers_fn=factory.peers, on_step=factory.on_step)
+        print(json.dumps({"adapter_dir": result.adapter_dir, "status": result.status, "train_run_id": result.run_id}),
+              flush=True)
+        epoch = factory.opt.local_epoch if factory.opt is not None else 0
+    finally:
+        factory.shutdown()
+    steps = len(result.metrics.get("history", [])) if isinstance(result.metrics, dict) else 0
+    return SwarmTrainResult(records=factory.records, steps=result.metrics.get("steps", steps),
+                            final_epoch=epoch, seconds=time.time() - start)
 
 
 def cmd_dht(args) -> int:
@@ -364,7 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m node0_ops.swarm.cli swarm start ...``."""
+    """Entry point: ``python -m node0_ops.swarm.cli swarm start ...``; ``main(["start", ...])`` also works
+    (``node0-finetune swarm ...`` in ``node0_ops.train.cli`` passes the arguments after ``swarm``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] != "swarm":
+        argv = ["swarm", *argv]
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -189,37 +189,45 @@ def _locate(run_id: str, db, state) -> tuple[dict, dict | None]:
     return spec, pids
 
 
+def _alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].split()[0] != "Z"
+
+
 def _stop_run(run_id: str, marker: str, status: str, *, db=None, state=None, timeout: float = 60.0) -> dict:
     spec, pids = _locate(run_id, db, state)
     run_dir = Path(spec["run_dir"])
     (run_dir / marker).write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
-    report = {"run_id": run_id, "pid": None, "pgid": None, "signalled": False, "forced": False}
+    report = {"run_id": run_id, "pid": None, "pgid": None, "signalled": False, "forced": False, "orphans": []}
     dbh = tracking.open_db(_db_path(db)) if _db_path(db) else None
     if pids:
         pid, pgid = pids["pid"], pids["pgid"]
         report.update(pid=pid, pgid=pgid)
         owns_group = pid == pgid
-        alive = (lambda: bool(_group_members(pgid))) if owns_group else (lambda: Path(f"/proc/{pid}").exists())
-        if alive():
-            if owns_group:
-                try:
-                    os.kill(pid, signal.SIGTERM)  # the trainer checkpoints and exits cleanly
-                    report["signalled"] = True
-                except ProcessLookupError:
-                    pass
-            deadline = time.monotonic() + timeout
-            while alive() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if owns_group and alive():
+        if owns_group and _alive(pid):
+            os.kill(pid, signal.SIGTERM)  # the trainer checkpoints and exits cleanly
+            report["signalled"] = True
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:  # in-process runs stop via the marker file
+            time.sleep(0.2)
+        if owns_group:
+            left = _group_members(pgid)  # e.g. helper processes (hivemind's p2pd) of the worker
+            if left:
                 _signal_group(pgid, signal.SIGTERM)
-                time.sleep(2.0)
-                if alive():
-                    _signal_group(pgid, signal.SIGKILL)
-                    report["forced"] = True
-                    deadline = time.monotonic() + 10
-                    while alive() and time.monotonic() < deadline:
-                        time.sleep(0.1)
-            report["orphans"] = _group_members(pgid) if owns_group else []
+                end = time.monotonic() + 5.0
+                while _group_members(pgid) and time.monotonic() < end:
+                    time.sleep(0.1)
+            if _group_members(pgid):
+                _signal_group(pgid, signal.SIGKILL)
+                report["forced"] = True
+                end = time.monotonic() + 10.0
+                while _group_members(pgid) and time.monotonic() < end:
+                    time.sleep(0.1)
+            report["orphans"] = _group_members(pgid)
     if dbh is not None:
         row = tracking.get_run(dbh, run_id)
         if row and (status == "cancelled" or row["status"] == "running"):

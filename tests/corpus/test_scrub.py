@@ -251,6 +251,8 @@ pip install scikit-learn==1.5.2 torch==2.13.0+cpu
 session c1d4c357-9788-4beb-b6b0-bcc55ad2dacb cost_usd 0.42
 The password reset flow is documented; the Bearer token goes in the Authorization header.
 pkg==1.2.3.4, version 1.2.3.4, v1.2.3.4, bd update release-1.0.0.1 --claim
+git clone https://oauth2:${GITLAB_TOKEN}@gitlab.com/acme/app.git
+secret: "Name of the k8s secret that holds key 2"
 """
 
 

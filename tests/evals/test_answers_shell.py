@@ -90,3 +90,9 @@ def test_strip_wrappers():
     assert strip_wrappers(["env", "-i", "A=1", "timeout", "30", "gt", "done"]) == ["gt", "done"]
     assert strip_wrappers(["xargs", "-n", "1", "bd", "close"]) == ["bd", "close"]
     assert split_commands("BD_ACTOR=x /usr/local/bin/bd ready")[0].program == "bd"
+
+
+def test_bare_lines_need_to_look_like_commands():
+    text = ("make sure the tests pass\nkill the process first\ngt is the Gas Town CLI\n"
+            "bd close gt-1 -r done\nUse `tmux kill-session -t gt-x` to stop it, or `gt polecat nuke gastown/x`.")
+    assert extract_commands(text) == ["bd close gt-1 -r done", "tmux kill-session -t gt-x", "gt polecat nuke gastown/x"]

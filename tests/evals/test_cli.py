@@ -106,3 +106,11 @@ def test_model_spec_for_folders(tmp_path):
     assert cli.resolve_model_spec(None, str(hf)) == {"name": "hf", "gguf_path": None, "hf_path": str(hf), "adapters": []}
     (hf / "m.gguf").write_bytes(b"x")
     assert cli.resolve_model_spec(None, str(hf))["gguf_path"].endswith("m.gguf")
+
+
+def test_rescore_subcommand(fake_backend, gguf, tmp_path, capsys):
+    saved, again = tmp_path / "a.json", tmp_path / "b.json"
+    cli.main(["run", "--model-path", str(gguf), "--category", "planning", "--out", str(saved), "-q"])
+    assert cli.main(["rescore", str(saved), "--out", str(again)]) == 0
+    data = json.loads(again.read_text())
+    assert set(data) == {"unconstrained", "constrained"} and data["constrained"]["overall"]["rate"] == 1.0

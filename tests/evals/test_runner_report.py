@@ -139,3 +139,14 @@ def test_passes_regression_gate():
     ok, reasons = th.passes(cand, "polecat", base=base)
     assert not ok and any("regressed 0.25" in r for r in reasons)
     assert th.passes(cand, "polecat", base=cand)[0]
+
+
+def test_rescore_recomputes_verdicts_from_saved_answers():
+    from node0_ops.evals.runner import rescore
+
+    rep = run_suite(_oracle(TASKS), TASKS[:4], constrained=False)
+    for c in rep.cases:  # pretend an old checker got it wrong
+        c.passed, c.score, c.errors = False, 0.0, ["old checker bug"]
+    again = rescore(EvalReport.from_json(rep.to_json()), TASKS)
+    assert again.overall.rate == 1.0 and [c.answer for c in again.cases] == [c.answer for c in rep.cases]
+    assert rescore(rep, []).cases == []

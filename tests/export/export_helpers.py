@@ -27,18 +27,19 @@ def llama_cpp_or_skip():
     return llama_cpp
 
 
-def make_tiny(folder: Path, tokenizer_src: Path, arch: str = "llama", tie: bool = True, seed: int = 0) -> Path:
+def make_tiny(folder: Path, tokenizer_src: Path, arch: str = "llama", tie: bool = True, seed: int = 0,
+              **overrides) -> Path:
     """Save a tiny random llama/qwen2 causal LM (fp32) with the SmolLM2 tokenizer files."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
     if arch == "llama":
-        config = LlamaConfig(**TINY_DIMS, tie_word_embeddings=tie, rope_theta=10000.0,
+        config = LlamaConfig(**{**TINY_DIMS, **overrides}, tie_word_embeddings=tie, rope_theta=10000.0,
                              bos_token_id=1, eos_token_id=2, pad_token_id=2)
         model = LlamaForCausalLM(config)
     else:
-        config = Qwen2Config(**TINY_DIMS, tie_word_embeddings=tie, rope_theta=1000000.0,
+        config = Qwen2Config(**{**TINY_DIMS, **overrides}, tie_word_embeddings=tie, rope_theta=1000000.0,
                              bos_token_id=1, eos_token_id=2, pad_token_id=2)
         model = Qwen2ForCausalLM(config)
         with torch.no_grad():  # qwen2 has q/k/v biases: make them matter

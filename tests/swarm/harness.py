@@ -127,7 +127,12 @@ class Swarm:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.sockets_left = sorted(str(p) for p in self.sockets.rglob("hivemind-*.sock"))
+        # a peer that stopped cleanly (rc 0) must have removed its private socket folder gtsw<pid>-*;
+        # sockets of SIGKILLed peers cannot be cleaned by them and are removed here
+        clean_pids = {proc.pid for proc in self.procs.values() if proc.returncode == 0}
+        self.sockets_left = sorted(str(p) for p in self.sockets.rglob("hivemind-*.sock")
+                                   if any(p.parent.name.startswith(f"gtsw{pid}-") for pid in clean_pids))
+        self.sockets_removed = sorted(str(p) for p in self.sockets.rglob("hivemind-*.sock"))
         for sock in self.sockets.rglob("hivemind-*"):
             sock.unlink(missing_ok=True)
         if self.keep is not None:

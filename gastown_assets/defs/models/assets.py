@@ -1,0 +1,181 @@
+"""Model assets per role: exported model -> eval report (base vs candidate) -> registry entry -> deployment."""
+
+import datetime as _dt
+import json
+
+import dagster as dg
+
+from gastown_assets.defs.corpus.partitions import role_partitions
+from gastown_assets.defs.training.assets import latest_adapter, role_adapter
+from node0_ops.corpus import store
+from node0_ops.lineage.db import dumps, upsert
+from resources import LineageResource, TownResource
+from resources.evaluator import EvaluatorResource
+from resources.exporter import ExporterResource
+
+GROUP = "models"
+EVAL_DDL = ["""create table if not exists eval_reports (
+    report_id varchar primary key, role varchar, model_label varchar, gguf_path varchar, export_dir varchar,
+    suite varchar, corpus_version varchar, created_at timestamp, overall double, base_overall double,
+    constrained_overall double, passed boolean, reasons varchar, report varchar, base_report varchar,
+    constrained_report varchar, base_constrained_report varchar)"""]
+
+
+def _export_dir(db, role: str) -> str | None:
+    try:
+        return db.scalar("select export_dir from exports where role = ? order by created_at desc limit 1", [role])
+    except Exception:
+        return None
+
+
+def _need_adapter(db, role: str) -> str:
+    path = latest_adapter(db, "role", role=role)
+    if path is None:
+        raise dg.Failure(description=f"no trained role adapter for {role}: materialize role_adapter[{role}] first")
+    return path
+
+
+def _base_gguf() -> str:
+    from node0_ops.models.base import DEFAULT_BASE, preset_gguf
+
+    return str(preset_gguf(DEFAULT_BASE))
+
+
+@dg.asset(group_name=GROUP, deps=[role_adapter], partitions_def=role_partitions, kinds={"gguf", "safetensors"})
+def exported_model(context: dg.AssetExecutionContext, lineage: LineageResource, exporter: ExporterResource) -> dg.MaterializeResult:
+    """Base + role adapter merged to safetensors and GGUF (f16, q8_0, q4_k_m), LoRA GGUFs, Modelfile and model card."""
+    role = context.partition_key
+    db = lineage.db()
+    adapter = _need_adapter(db, role)
+    meta = json.loads((__import__("pathlib").Path(adapter) / "gastown_adapter.json").read_text())
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    out = lineage.artifacts("exports") / role / stamp
+    res = exporter.export([adapter], out, name=f"node0-{role}", lineage={"role": role, "corpus_version": meta.get("corpus_version")})
+    db.ensure(["""create table if not exists exports (export_dir varchar primary key, role varchar, adapter_dir varchar,
+                  corpus_version varchar, created_at timestamp, result varchar)"""])
+    with db.write() as con:
+        upsert(con, "exports", [{"export_dir": str(res.out_dir), "role": role, "adapter_dir": adapter,
+                                 "corpus_version": meta.get("corpus_version"), "created_at": _dt.datetime.now(),
+                                 "result": dumps(res.to_dict())}])
+    sizes = {a.path: a.size_bytes for a in res.artifacts}
+    return dg.MaterializeResult(metadata={
+        "role": role, "export_dir": dg.MetadataValue.path(str(res.out_dir)),
+        "ggufs": dg.MetadataValue.json({k: str(v) for k, v in res.ggufs.items()}),
+        "lora_ggufs": dg.MetadataValue.json({k: str(v) for k, v in res.lora_ggufs.items()}),
+        "sizes_bytes": dg.MetadataValue.json(sizes), "timings_s": dg.MetadataValue.json(res.timings),
+        "model_card": dg.MetadataValue.path(str(res.model_card)) if res.model_card else "",
+    })
+
+
+@dg.asset(group_name=GROUP, deps=[exported_model], partitions_def=role_partitions, kinds={"llamacpp"})
+def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, evaluator: EvaluatorResource) -> dg.MaterializeResult:
+    """Eval suite scores of the exported candidate vs the base model, per category and role (with/without constrained decoding)."""
+    from node0_ops.evals.report import compare
+
+    role = context.partition_key
+    db = lineage.db()
+    db.ensure(EVAL_DDL)
+    export_dir = _export_dir(db, role)
+    if export_dir is None:
+        raise dg.Failure(description=f"no export for {role}: materialize exported_model[{role}] first")
+    result = json.loads(db.scalar("select result from exports where export_dir = ?", [export_dir]))
+    gguf = result["ggufs"].get("q4_k_m") or next(iter(result["ggufs"].values()))
+    version = store.latest_corpus_version(db)
+    tasks = evaluator.tasks(store.load_examples(db, version, role=role, split="test") if version else [])
+    base_off, base_on = evaluator.cached_run(_base_gguf(), tasks, label="base", cache_dir=lineage.artifacts("eval"), log=context.log)
+    cand_off, cand_on = evaluator.run(gguf, tasks, label=f"node0-{role}", log=context.log)
+    ok, reasons = evaluator.thresholds().passes(cand_off, role, base=base_off)
+    report_id = f"{role}-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
+    with db.write() as con:
+        upsert(con, "eval_reports", [{
+            "report_id": report_id, "role": role, "model_label": f"node0-{role}", "gguf_path": gguf,
+            "export_dir": export_dir, "suite": evaluator.suite, "corpus_version": version, "created_at": _dt.datetime.now(),
+            "overall": cand_off.overall.rate, "base_overall": base_off.overall.rate,
+            "constrained_overall": cand_on.overall.rate if cand_on.cases else None, "passed": ok,
+            "reasons": dumps(reasons), "report": cand_off.to_json(), "base_report": base_off.to_json(),
+            "constrained_report": cand_on.to_json(), "base_constrained_report": base_on.to_json()}])
+    cats = {c: {"base": base_off.by_category.get(c).rate if c in base_off.by_category else None, "candidate": s.rate}
+            for c, s in cand_off.by_category.items()}
+    return dg.MaterializeResult(metadata={
+        "role": role, "report_id": report_id, "model": f"node0-{role}", "n_cases": len(cand_off.cases),
+        "overall_score": float(cand_off.overall.rate), "base_overall_score": float(base_off.overall.rate),
+        "constrained_score": float(cand_on.overall.rate) if cand_on.cases else 0.0,
+        "base_constrained_score": float(base_on.overall.rate) if base_on.cases else 0.0,
+        "threshold": float(evaluator.thresholds().overall), "passes_thresholds": ok,
+        "gate_reasons": dg.MetadataValue.json(reasons), "by_category": dg.MetadataValue.json(cats),
+        "base_vs_candidate": dg.MetadataValue.md(compare(base_off, cand_off)),
+    })
+
+
+def _versions_md(models: list[dict]) -> str:
+    lines = ["| model | status | eval | corpus | rank | created |", "|---|---|---|---|---|---|"]
+    for m in models:
+        score = f"{m['eval_score']:.2f}" if isinstance(m.get("eval_score"), (int, float)) else "-"
+        lines.append(f"| {m['name']}@{m['version']} | {m['status']} | {score} | {m.get('corpus_version') or '-'} | "
+                     f"{m.get('lora_rank') or '-'} | {str(m.get('created_at'))[:19]} |")
+    return "\n".join(lines)
+
+
+@dg.asset(group_name=GROUP, deps=[eval_report], partitions_def=role_partitions, kinds={"duckdb"})
+def registry_entry(context: dg.AssetExecutionContext, lineage: LineageResource) -> dg.MaterializeResult:
+    """Versioned registry entry (candidate) of the role model with artifacts, checksums, eval scores and lineage."""
+    from node0_ops.registry import store as reg
+    from node0_ops.registry.artifacts import artifacts_from_export
+
+    role = context.partition_key
+    db = lineage.db()
+    db.ensure(EVAL_DDL)
+    rep = db.query("select * from eval_reports where role = ? order by created_at desc limit 1", [role])
+    if not rep:
+        raise dg.Failure(description=f"no eval report for {role}: materialize eval_report[{role}] first")
+    rep = rep[0]
+    export = json.loads(db.scalar("select result from exports where export_dir = ?", [rep["export_dir"]]))
+    adapter = db.scalar("select adapter_dir from exports where export_dir = ?", [rep["export_dir"]])
+    artifacts = artifacts_from_export({"hf": export["merged_dir"], "gguf": export["ggufs"],
+                                       "lora_gguf": export.get("lora_ggufs", {}),
+                                       "modelfile": (export.get("modelfiles") or {}).get("q4_k_m") or "",
+                                       "model_card": export.get("model_card") or ""})
+    ref = reg.register_model(reg_db(lineage), role, None, [{"path": adapter, "kind": "role"}], artifacts,
+                             rep["corpus_version"], eval_report=json.loads(rep["report"]),
+                             notes=f"eval report {rep['report_id']}")
+    with db.write() as con:
+        con.execute("update eval_reports set model_label = ? where report_id = ?", [ref, rep["report_id"]])
+    models = reg.list_models(reg_db(lineage), role=role)
+    return dg.MaterializeResult(metadata={
+        "model": ref, "role": role, "eval_score": float(rep["overall"]), "base_eval_score": float(rep["base_overall"]),
+        "eval_report_id": rep["report_id"], "corpus_version": rep["corpus_version"] or "",
+        "versions": dg.MetadataValue.md(_versions_md(models)),
+        "lineage": dg.MetadataValue.json(reg.lineage(reg_db(lineage), ref)),
+    })
+
+
+def reg_db(lineage: LineageResource):
+    """Lineage DB with the registry tables ensured."""
+    from node0_ops.registry.schema import registry_db
+
+    return registry_db(lineage.state())
+
+
+@dg.asset(group_name=GROUP, deps=[registry_entry], partitions_def=role_partitions, kinds={"json"})
+def role_deployment(context: dg.AssetExecutionContext, lineage: LineageResource, town: TownResource,
+                    evaluator: EvaluatorResource) -> dg.MaterializeResult:
+    """The role's node0 agent entry in the town settings, pointing at the newest registered model (gated, progressive rollout)."""
+    from node0_ops.registry import store as reg
+    from node0_ops.registry.deploy import DeployRefused, deploy
+
+    role = context.partition_key
+    db = reg_db(lineage)
+    models = reg.list_models(db, role=role)
+    if not models:
+        raise dg.Failure(description=f"no registered model for {role}")
+    newest = max(models, key=lambda m: m["version"])
+    ref = f"{newest['name']}@{newest['version']}"
+    try:
+        res = deploy(db, ref, town_root=town.root_path(), town=True, role=role,
+                     thresholds=evaluator.thresholds_yaml or None, state=lineage.state())
+    except DeployRefused as exc:
+        raise dg.Failure(description=f"deploy of {ref} refused: {exc}", metadata={"model": ref, "role": role}) from exc
+    info = res.to_dict() if hasattr(res, "to_dict") else dict(getattr(res, "__dict__", {}))
+    return dg.MaterializeResult(metadata={"model": ref, "role": role,
+                                          "settings": dg.MetadataValue.path(str(info.get("settings_path", ""))),
+                                          "deploy": dg.MetadataValue.json(json.loads(json.dumps(info, default=str)))})

@@ -1,0 +1,61 @@
+"""Evaluator resource: run the eval suite on GGUF models through llama-cpp-python."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+
+
+class EvaluatorResource(dg.ConfigurableResource):
+    """Suite version, generation budget and the thresholds file (empty = the suite's defaults)."""
+
+    suite: str = "v1"
+    max_new_tokens: int = 96
+    n_ctx: int = 2048
+    thresholds_yaml: str = ""
+    max_corpus_tasks: int = 12
+
+    def thresholds(self):
+        from node0_ops.evals.eval_config import EvalThresholds
+
+        return EvalThresholds.from_yaml(self.thresholds_yaml) if self.thresholds_yaml else EvalThresholds.from_yaml()
+
+    def tasks(self, test_examples: list[dict]):
+        """The fixed suite plus checkable tasks made from the corpus's test split."""
+        from node0_ops.evals import load_suite, tasks_from_corpus
+
+        return load_suite(self.suite) + tasks_from_corpus(test_examples)[: self.max_corpus_tasks]
+
+    def run(self, gguf_path: str, tasks, *, label: str, lora_paths: list[str] | None = None, log=None):
+        """``(unconstrained_report, constrained_report)`` for one model."""
+        from node0_ops.evals.backends import LlamaCppBackend
+        from node0_ops.evals.runner import run_suite_both
+
+        backend = LlamaCppBackend(gguf_path, lora_paths=lora_paths, n_ctx=self.n_ctx, max_new_tokens=self.max_new_tokens)
+        done = [0]
+
+        def on_case(case):
+            done[0] += 1
+            if log is not None and done[0] % 10 == 0:
+                log.info(f"{label}: {done[0]} cases evaluated")
+
+        return run_suite_both(backend, tasks, model=label, suite=self.suite, on_case=on_case)
+
+    def cached_run(self, gguf_path: str, tasks, *, label: str, cache_dir: Path, log=None):
+        """Same as :meth:`run`, cached on (model file, tasks, settings): the base model is scored once."""
+        from node0_ops.evals.report import EvalReport
+
+        h = hashlib.sha256()
+        h.update(Path(gguf_path).read_bytes()[: 1 << 20])
+        h.update(str(Path(gguf_path).stat().st_size).encode())
+        h.update(json.dumps([t.to_dict() for t in tasks], sort_keys=True, default=str).encode())
+        h.update(json.dumps(self.model_dump(), sort_keys=True).encode())
+        path = Path(cache_dir) / f"{label}-{h.hexdigest()[:16]}.json"
+        if path.exists():
+            d = json.loads(path.read_text())
+            return EvalReport.from_dict(d["off"]), EvalReport.from_dict(d["on"])
+        off, on = self.run(gguf_path, tasks, label=label, log=log)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"off": off.to_dict(), "on": on.to_dict()}))
+        return off, on

@@ -1,0 +1,65 @@
+"""Eval regression: warn (and optionally roll back) when a role's new eval report scores below its bar."""
+
+import json
+
+import dagster as dg
+
+from node0_ops.drift.decisions import ensure_tables, record_decisions, record_tick
+from node0_ops.drift.regression import SENSOR, EvalEvent, assess_and_act
+from resources import LineageResource, TownResource
+from sensors.common import default_status, load_settings
+
+EVAL_REPORT = dg.AssetKey("eval_report")
+BATCH = 100
+
+
+def _value(md: dict, key: str):
+    v = md.get(key)
+    return getattr(v, "value", v)
+
+
+def _event(record) -> EvalEvent | None:
+    mat = record.asset_materialization
+    if mat is None:
+        return None
+    md = mat.metadata or {}
+    score = _value(md, "overall_score")
+    if not isinstance(score, (int, float)):
+        return None
+    threshold = _value(md, "threshold")
+    model = _value(md, "model")
+    role = mat.partition or _value(md, "role")
+    return EvalEvent(role=str(role), score=float(score),
+                     threshold=float(threshold) if isinstance(threshold, (int, float)) else None,
+                     model=str(model) if model else None, event_id=record.storage_id, run_id=record.run_id)
+
+
+@dg.sensor(name=SENSOR, minimum_interval_seconds=60, default_status=default_status(),
+           description="Flag eval_report materializations below threshold or below the previous active model.")
+def eval_regression_sensor(context: dg.SensorEvaluationContext, town: TownResource,
+                           lineage: LineageResource) -> dg.SensorResult:
+    """Read new ``eval_report`` materializations after the cursor (storage id); one decision each."""
+    settings = load_settings(lineage.state()).eval_regression
+    after = json.loads(context.cursor).get("storage_id") if context.cursor else None
+    result = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=EVAL_REPORT, after_storage_id=after), limit=BATCH, ascending=True)
+    if not result.records:
+        return dg.SensorResult(skip_reason=dg.SkipReason("no new eval report"), cursor=context.cursor)
+    db = ensure_tables(lineage.db())
+    decisions = []
+    for rec in result.records:
+        ev = _event(rec)
+        if ev is None:
+            context.log.warning(f"eval_report event {rec.storage_id} has no numeric overall_score: ignored")
+            continue
+        d = assess_and_act(db, ev, settings, town.root_path())
+        decisions.append(d)
+        if d.decision != "skipped":
+            context.log.warning(f"eval regression for {ev.role} ({ev.model}): {'; '.join(d.detail['reasons'])}; "
+                                f"rollback: {d.detail['rollback']['action']}")
+    record_decisions(db, decisions)
+    n_bad = sum(d.decision != "skipped" for d in decisions)
+    record_tick(db, SENSOR, f"{len(decisions)} eval report(s), {n_bad} regression(s)")
+    cursor = json.dumps({"storage_id": result.records[-1].storage_id})
+    return dg.SensorResult(skip_reason=dg.SkipReason(f"{len(decisions)} eval report(s) checked, {n_bad} regression(s)"),
+                           cursor=cursor)
