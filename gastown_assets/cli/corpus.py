@@ -141,7 +141,7 @@ def cmd_audit(args) -> int:
         texts.append(json.dumps([p["prompt"], p["chosen"], p["rejected"]], ensure_ascii=False))
     report = audit(texts, sample=args.sample, seed=args.seed)
     print(report.summary() if hasattr(report, "summary") else report)
-    return 1 if getattr(report, "n_hits", 0) else 0
+    return 1 if report.n_leaks else 0
 
 
 def cmd_export(args) -> int:

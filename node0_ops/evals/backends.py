@@ -228,6 +228,9 @@ class LlamaCppBackend:
     Args:
         gguf_path: model file.  lora_paths: GGUF LoRA adapters, all applied (scale ``lora_scale``).
         n_ctx: context window (tokens).  max_new_tokens: generation budget per answer.
+        structured_max_new_tokens: budget when a JSON schema is given (default
+            ``max(512, max_new_tokens)``: the grammar cannot close a JSON object that runs
+            out of tokens).
         n_threads: CPU threads (default 1: on small shared machines extra llama.cpp
             threads spin-wait and ran ~10x slower here).  seed: sampler seed.
         verbose: llama.cpp logging.
@@ -238,7 +241,8 @@ class LlamaCppBackend:
     """
 
     def __init__(self, gguf_path, lora_paths: list[str] | None = None, n_ctx: int = 4096, max_new_tokens: int = 256,
-                 n_threads: int | None = None, seed: int = 0, lora_scale: float = 1.0, verbose: bool = False):
+                 n_threads: int | None = None, seed: int = 0, lora_scale: float = 1.0, verbose: bool = False,
+                 structured_max_new_tokens: int | None = None):
         from llama_cpp import Llama
 
         for p in [gguf_path, *(lora_paths or [])]:
@@ -252,6 +256,7 @@ class LlamaCppBackend:
             self._apply_loras([str(p) for p in lora_paths], lora_scale)
         self.n_ctx = n_ctx
         self.max_new_tokens = max_new_tokens
+        self.structured_max_new_tokens = structured_max_new_tokens or max(512, max_new_tokens)
         self.seed = seed
         self._grammars: dict[str, object] = {}
 
@@ -279,9 +284,10 @@ class LlamaCppBackend:
         return self._grammars[key]
 
     def __call__(self, messages: list[dict], schema: dict | None = None) -> str:
-        budget = max(1000, (self.n_ctx - self.max_new_tokens) * 3)  # ~3 chars per token, conservative
+        max_tokens = self.max_new_tokens if schema is None else self.structured_max_new_tokens
+        budget = max(1000, (self.n_ctx - max_tokens) * 3)  # ~3 chars per token, conservative
         kwargs = dict(messages=plain_messages(messages, max_chars=budget), temperature=0.0, top_k=1,
-                      max_tokens=self.max_new_tokens, seed=self.seed)
+                      max_tokens=max_tokens, seed=self.seed)
         if schema is not None:
             kwargs["grammar"] = self._grammar(schema)
         self.llm.reset()

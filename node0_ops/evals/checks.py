@@ -99,7 +99,7 @@ def patrol_decision_schema(allowed_actions: list[str]) -> dict:
         "type": "object",
         "properties": {
             "action": {"type": "string", "enum": list(allowed_actions)},
-            "reason": {"type": "string", "minLength": 3},
+            "reason": {"type": "string", "minLength": 3, "maxLength": 200},
         },
         "required": ["action", "reason"],
         "additionalProperties": False,

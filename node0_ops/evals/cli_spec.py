@@ -152,7 +152,7 @@ def check_value(vtype: str, value: str) -> str | None:
 
 BD_TABLE: dict[str, tuple] = {
     'assign': ('<id> <name>', ''),
-    'children': ('<parent-id>', ''),
+    'children': ('<parent-id>', 'pretty'),  # --pretty: used in the reference's examples
     'close': ('[id...]', 'claim-next continue f/force no-auto r/reason= reason-file= session= suggest-next', ('done',)),
     'comment': ('<id> [text...]', 'file= stdin'),
     'comments': ('[issue-id]', 'local-time'),
@@ -165,9 +165,10 @@ BD_TABLE: dict[str, tuple] = {
         'f/file= force graph= id= l/labels=strings metadata= mol-type=mol_type '
         'no-history no-inherit-labels notes= parent= p/priority=priority repo= silent '
         'skills= spec-id= stdin title= t/type=issue_type validate waits-for= '
-        'waits-for-gate=waits_for_gate wisp-type=wisp_type '), ('new',)),
+        'waits-for-gate=waits_for_gate wisp-type=wisp_type '
+        'rig= prefix= '), ('new',)),  # --rig/--prefix: routing flags used in Gas Town's role templates
     'create-form': ('', 'parent='),
-    'delete': ('<issue-id> [issue-id...]', 'cascade dry-run f/force from-file='),
+    'delete': ('[issue-id...]', 'cascade dry-run f/force from-file='),  # ids or --from-file (rule)
     'edit': ('[id]', 'acceptance description design notes title'),
     'gate': ('', ''),
     'gate add-waiter': ('<gate-id> <waiter>', ''),
@@ -254,9 +255,11 @@ BD_TABLE: dict[str, tuple] = {
     'dep relate': ('<id1> <id2>', ''),
     'dep remove': ('[issue-id] [depends-on-id]', '', ('rm',)),
     'dep tree': ('[issue-id]', (
-        'direction=tree_direction format= d/max-depth=int reverse show-all-paths '
+        'direction=tree_direction format= d/max-depth=int depth=int reverse show-all-paths '
         'status=status ')),
     'dep unrelate': ('<id1> <id2>', ''),
+    'relate': ('<id1> <id2>', ''),  # top-level forms shown in the dep relate/unrelate examples
+    'unrelate': ('<id1> <id2>', ''),
     'duplicate': ('<id> --of <canonical>', 'of='),
     'duplicates': ('', 'auto-merge dry-run'),
     'epic': ('', ''),
@@ -350,9 +353,10 @@ BD_TABLE: dict[str, tuple] = {
     'setup': ('[recipe]', 'add= check global list o/output= print project remove stealth'),
     'where': ('', ''),
     'batch': ('', 'dry-run f/file= m/message='),
-    'compact': ('', 'days=int dry-run f/force'),
+    'compact': ('', (  # flags beyond the flag list are from the reference's own examples
+        'days=int dry-run f/force dolt analyze apply auto all stats id= summary= json')),
     'doctor': ('[path]', (
-        'agent check= check-health clean deep dry-run fix fix-child-parent '
+        'agent check= check-health clean deep dry-run fix fix-child-parent force source= '
         'i/interactive migration= orchestrator orchestrator-duplicates-threshold=int '
         'o/output= perf server v/verbose y/yes ')),
     'flatten': ('', 'dry-run f/force'),
@@ -430,7 +434,7 @@ BD_TABLE: dict[str, tuple] = {
     'cook': ('<formula-file>', 'dry-run force mode=cook_mode persist prefix= search-path=strings var=array'),
     'defer': ('[id...]', 'until='),
     'formula': ('', ''),
-    'formula convert': ('<formula-name|path> [--all]', 'all delete stdout'),
+    'formula convert': ('[formula-name|path]', 'all delete stdout'),  # name or --all (rule)
     'formula list': ('', 'type=formula_type'),
     'formula show': ('<formula-name>', ''),
     'github': ('', ''),
@@ -452,7 +456,7 @@ BD_TABLE: dict[str, tuple] = {
         'type= ')),
     'help': ('[command]', 'all doc= h/help list'),
     'init-safety': ('', ''),
-    'mail': ('[subcommand] [args...]', ''),
+    'mail': ('[subcommand] [args...]', '+'),  # delegates to gt mail
     'mol': ('', '', ('protomolecule',)),
     'mol bond': ('<A> <B>', 'as= dry-run ephemeral pour ref= type= var=array', ('fart',)),
     'mol burn': ('<molecule-id> [molecule-id...]', 'dry-run force'),
@@ -759,10 +763,15 @@ def parse_usage(usage: str) -> tuple[Positional, ...]:
     return tuple(out)
 
 
+_USAGE_FLAG = re.compile(r"--([a-z][a-z0-9-]*)(=?<[^>]*>| <[^>]*>)?")
+
+
 def _make(tool: str, path: tuple[str, ...], entry: tuple) -> CommandSpec:
     usage, flag_text = entry[0], entry[1]
     aliases = tuple(entry[2]) if len(entry) > 2 else ()
     flags, is_open = parse_flag_table(flag_text)
+    for name, value in _USAGE_FLAG.findall(usage):  # flags that only appear in the usage line
+        flags.setdefault(name, FlagSpec(name, None, "string" if value else "bool"))
     return CommandSpec(tool, path, usage, parse_usage(usage), flags, aliases, is_open)
 
 

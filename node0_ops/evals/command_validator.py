@@ -271,6 +271,14 @@ def _rule_two_ids(flags: dict, pos: list[str]) -> list[str]:
     return [] if len(pos) == 2 else [f"needs exactly 2 issue ids, got {len(pos)}"]
 
 
+def _rule_bd_delete(flags: dict, pos: list[str]) -> list[str]:
+    return [] if pos or flags.get("from-file") else ["needs issue ids or --from-file"]
+
+
+def _rule_bd_formula_convert(flags: dict, pos: list[str]) -> list[str]:
+    return [] if pos or flags.get("all") else ["needs a formula name/path or --all"]
+
+
 def _rule_gt_mail_send(flags: dict, pos: list[str]) -> list[str]:
     errs = []
     if not pos and not flags.get("human") and not flags.get("self"):
@@ -302,6 +310,8 @@ RULES = {
     ("bd", "dep add"): _rule_bd_dep_add,
     ("bd", "dep"): _rule_bd_dep,
     ("bd", "dep remove"): _rule_two_ids,
+    ("bd", "delete"): _rule_bd_delete,
+    ("bd", "formula convert"): _rule_bd_formula_convert,
     ("gt", "mail send"): _rule_gt_mail_send,
     ("gt", "nudge"): _rule_gt_nudge,
     ("gt", "polecat nuke"): _rule_target_or_all,

@@ -200,8 +200,40 @@ def response_schema(response_format: dict | None) -> tuple[bool, dict | None]:
     return True, schema
 
 
+MAX_ENUM_RANGE = 256
+
+
+def lower_integer_bounds(schema):
+    """Copy of ``schema`` where integers bounded on both sides (range <= 256 values) become ``enum``s.
+
+    llama-cpp-python's GBNF converter ignores ``minimum``/``maximum`` (its TODO); an enum of the
+    allowed values is enforced. Other numeric bounds remain unenforced by the grammar.
+    """
+    if isinstance(schema, list):
+        return [lower_integer_bounds(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: lower_integer_bounds(v) for k, v in schema.items()}
+    if out.get("type") == "integer" and "enum" not in out:
+        lo = out.get("minimum", None)
+        hi = out.get("maximum", None)
+        if isinstance(out.get("exclusiveMinimum"), (int, float)) and not isinstance(out["exclusiveMinimum"], bool):
+            lo = int(out["exclusiveMinimum"]) + 1
+        if isinstance(out.get("exclusiveMaximum"), (int, float)) and not isinstance(out["exclusiveMaximum"], bool):
+            hi = -int(-out["exclusiveMaximum"]) - 1
+        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 <= hi - lo < MAX_ENUM_RANGE:
+            import math
+
+            values = list(range(math.ceil(lo), math.floor(hi) + 1))
+            for key in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                out.pop(key, None)
+            out["enum"] = values
+    return out
+
+
 def schema_to_gbnf(schema: dict | None) -> str:
-    """GBNF for a JSON schema (None: any JSON value), via llama-cpp-python's converter.
+    """GBNF for a JSON schema (None: any JSON value), via llama-cpp-python's converter
+    (bounded integers first become enums, :func:`lower_integer_bounds`).
 
     Raises:
         RequestError: (400 ``invalid_schema``) the schema is not valid JSON Schema (checked with
@@ -221,7 +253,7 @@ def schema_to_gbnf(schema: dict | None) -> str:
         raise RequestError(f"invalid JSON schema: {getattr(exc, 'message', exc)}", param="response_format",
                            code="invalid_schema") from exc
     try:
-        return llama_grammar.json_schema_to_gbnf(json.dumps(schema))
+        return llama_grammar.json_schema_to_gbnf(json.dumps(lower_integer_bounds(schema)))
     except Exception as exc:
         raise RequestError(f"JSON schema cannot be turned into a grammar: {exc}", param="response_format",
                            code="invalid_schema") from exc

@@ -165,8 +165,10 @@ def _block_commands(body: str) -> list[str]:
             if not stripped or stripped.startswith("#"):
                 continue
             line = stripped[2:] if stripped.startswith("$ ") else stripped
+        else:
+            line = line.strip()
         if line.endswith("\\"):
-            buf += line[:-1] + " "
+            buf += line[:-1].rstrip() + " "
             continue
         cmds.append((buf + line).strip())
         buf = ""

@@ -14,9 +14,11 @@ Commands::
     node0-finetune swarm status --initial-peers MADDR --key-file PATH [--run-id ID]
         Prints the run's progress as JSON; exit code 3 when the swarm refuses the key.
 
-``--tiny`` trains the random tiny LoRA model of :mod:`node0_ops.swarm.tiny` on random tokens
-(smoke runs and tests: no base model or corpus needed). Without it the LoRA SFT trainer of
-``node0_ops.train`` runs with the swarm optimizer plugged into its ``optimizer_factory``.
+The job: ``--sft-config sft.yaml --train-jsonl train.jsonl [--val-jsonl val.jsonl]`` runs the LoRA
+SFT trainer of ``node0_ops.train`` with the swarm optimizer in its ``optimizer_factory`` hook and
+this peer's ``shard``; ``--tiny`` trains the random tiny LoRA model of :mod:`node0_ops.swarm.tiny`
+on random tokens (smoke runs and tests: no base model or corpus needed). The run_id is derived
+from the job (:func:`derive_run_id`); a joiner recomputes it and refuses to join a different job.
 
 Network defaults are loopback only; pass --public with --host-maddrs/--announce-maddrs to
 train across machines. SIGTERM/SIGINT shut the peer down cleanly (p2pd included).
@@ -187,8 +189,8 @@ def cmd_start(args) -> int:
     from node0_ops.swarm.auth import SwarmKey
 
     cfg = _config_from_args(args)
-    run_id = cfg.run_id or (SwarmKey.load(cfg.key_file).run_id if cfg.key_file and Path(cfg.key_file).exists()
-                            else "") or (_tiny_run_id(cfg) if args.tiny else _trainer_run_id(args, cfg))
+    # the job defines the run_id (a reused key file may serve several runs on one DHT)
+    run_id = cfg.run_id or (_tiny_run_id(cfg) if args.tiny else _trainer_run_id(args, cfg))
     out = _out_dir(args, run_id)
     key_path = Path(cfg.key_file) if cfg.key_file else out / "swarm.key"
     if key_path.exists():

@@ -53,7 +53,7 @@ def test_llama_cpp_backend_runs_three_tasks():
 
     tasks = {t.task_id: t for t in load_suite("v1")}
     chosen = [tasks["patrol-002"], tasks["patrol-007"], tasks["conv-005"]]
-    gen = LlamaCppBackend(_smollm2_gguf(), max_new_tokens=48, n_ctx=2048)
+    gen = LlamaCppBackend(_smollm2_gguf(), max_new_tokens=48, structured_max_new_tokens=128, n_ctx=2048)
     rep = run_suite(gen, chosen, constrained=True, model="smollm2-base")
     assert rep.overall.n == 3
     for case in rep.cases[:2]:  # the grammar guarantees schema-valid JSON with an allowed action

@@ -3,7 +3,6 @@ both runtimes (transformers and llama-cpp-python) from the same token ids."""
 
 import contextlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +13,9 @@ TINY_DIMS = dict(vocab_size=49152, hidden_size=64, intermediate_size=128, num_hi
                  rms_norm_eps=1e-5, initializer_range=0.2)
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+# ggml's worker threads spin while waiting: on the shared 2-core box 2 threads ran 16 greedy steps in
+# 14-21 s against 1.5 s with one thread (load average ~10), so the tests decode single-threaded.
+LLAMA_THREADS = 1
 
 
 def llama_cpp_or_skip():
@@ -110,8 +112,8 @@ def llama(path: Path, loras: list[Path] = (), scales: list[float] | None = None,
     import ctypes
 
     llama_cpp = llama_cpp_or_skip()
-    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=min(2, os.cpu_count() or 1), logits_all=True,
-                          verbose=False, seed=0)
+    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=LLAMA_THREADS, n_threads_batch=LLAMA_THREADS,
+                          logits_all=True, verbose=False, seed=0)
     adapters = []
     try:
         if loras:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from export_helpers import (ALL_LINEAR, hf_greedy, hf_logits, llama, llama_cpp_or_skip, llama_greedy, llama_logits,
+from export_helpers import (ALL_LINEAR, LLAMA_THREADS, hf_greedy, hf_logits, llama, llama_cpp_or_skip, llama_greedy, llama_logits,
                             make_adapter, prefix_match)
 
 from node0_ops.export import export_model
@@ -131,7 +131,7 @@ def test_q4_k_m_loads_chats_and_mostly_agrees(smol_export, refs):
     print(f"[export agreement] q4_k_m teacher-forced top-1: all {overall:.3f}, confident ({n_conf} pos) {confident:.3f}")
     assert confident >= 0.9
     llama_cpp = llama_cpp_or_skip()
-    llm = llama_cpp.Llama(str(path), n_ctx=512, n_threads=2, verbose=False)
+    llm = llama_cpp.Llama(str(path), n_ctx=512, n_threads=LLAMA_THREADS, n_threads_batch=LLAMA_THREADS, verbose=False)
     try:  # chat through the template embedded in the GGUF (tokenizer.chat_template)
         out = llm.create_chat_completion(messages=[{"role": "user", "content": PROMPTS[1]}], max_tokens=12,
                                          temperature=0.0)
@@ -144,7 +144,7 @@ def test_lora_gguf_with_lora_path_matches_peft(smol_export, refs):
     llama_cpp = llama_cpp_or_skip()
     res = smol_export.result
     llm = llama_cpp.Llama(str(res.base_gguf), lora_path=str(res.lora_ggufs["role-polecat"]), n_ctx=512,
-                          n_threads=2, logits_all=True, verbose=False)
+                          n_threads=LLAMA_THREADS, n_threads_batch=LLAMA_THREADS, logits_all=True, verbose=False)
     try:
         got = [llama_greedy(llm, i, N_F16, refs.eos) for i in refs.ids]
     finally:

@@ -22,7 +22,7 @@ def base_gguf() -> Path | None:
     return path if path.is_file() else None
 
 
-def make_lora_ggufs(out: Path, names: dict[str, int], *, r: int = 8, b_std: float = 0.02) -> dict[str, Path]:
+def make_lora_ggufs(out: Path, names: dict[str, int], *, r: int = 8, b_std: float = 0.15) -> dict[str, Path]:
     """``{name: seed}`` -> ``{name: LoRA GGUF}``: random-B PEFT LoRAs on the SmolLM2 HF folder, exported.
 
     One base load for all adapters; each adapter folder also gets ``gastown_adapter.json`` (kind task).
