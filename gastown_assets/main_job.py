@@ -1,41 +1,125 @@
 """The main job (`make run`): the whole pipeline on the configured town (default: embedded sample).
 
-    python -m gastown_assets.main_job [--state-dir S] [--town T] [--role polecat] [--skip-training]
+    python -m gastown_assets.main_job [--state-dir S] [--town T] [--role deacon] [--max-steps 60] [--skip-training]
 
-Runs as Dagster materializations on the state's instance, so every step is browsable afterwards in
-the UI (``dagster dev -w workspace.yaml`` with ``DAGSTER_HOME=<state>/dagster_home``).
+corpus -> role adapter -> exported model (safetensors, GGUF, Modelfile) -> eval report (base vs
+candidate) -> registry entry (blocking eval-threshold check) -> deployment into the town settings.
+Each step is a Dagster materialization on the state's instance, browsable afterwards in the UI.
+The default role is deacon: the first stage of the progressive rollout (deacon and boot first).
 """
 
 import argparse
-import os
+import json
 import sys
 import time
+
+import dagster as dg
 
 from gastown_assets.cli.common import add_common_flags, apply_common_flags
 from node0_ops.paths import dagster_home, lineage_db_path, state_dir, town_root
 
 
+def _materialize(selection, resources, partition_key=None):
+    instance = dg.DagsterInstance.get()
+    return dg.materialize(selection, resources=resources, instance=instance, partition_key=partition_key,
+                          raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+
+
+def _failure_text(result) -> str:
+    for ev in result.all_events:
+        if ev.event_type_value == "STEP_FAILURE":
+            data = ev.step_failure_data
+            if data.user_failure_data and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if data.error:
+                return data.error.message.strip().splitlines()[0]
+    return "see the run in the Dagster UI"
+
+
+def _md(result, key):
+    for mat in result.get_asset_materialization_events():
+        if mat.asset_key.to_user_string() == key:
+            return {k: v.value for k, v in mat.materialization.metadata.items()}
+    return {}
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="gastown-finetune main job", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m gastown_assets.main_job", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_flags(p)
-    p.add_argument("--role", default="polecat", help="role whose adapter the job trains (default polecat)")
+    p.add_argument("--role", default="deacon", help="role whose adapter the job trains (default deacon)")
+    p.add_argument("--max-steps", type=int, default=60, help="optimizer steps for the role adapter")
     p.add_argument("--skip-training", action="store_true", help="stop after the corpus")
     args = p.parse_args(argv)
     apply_common_flags(args)
     t0 = time.perf_counter()
     root = town_root(args.town)
-    print(f"== gastown-finetune main job\n   town:  {root}\n   state: {state_dir()}")
+    print(f"== gastown-finetune main job\n   town:  {root}\n   state: {state_dir()}", flush=True)
 
     from gastown_assets.cli import corpus as corpus_cli
 
-    print("\n== 1. corpus (collect -> scrub -> format -> version)")
-    corpus_cli.main(["build"] + ([] if not args.town else []))
+    print("\n== 1/5 corpus: collect -> scrub -> format -> version", flush=True)
+    corpus_cli.main(["build"])
     corpus_cli.main(["stats"])
+    if args.skip_training:
+        return 0
 
+    from gastown_assets.defs.models import assets as ma
+    from gastown_assets.defs.models import checks as mc
+    from gastown_assets.defs.training import assets as ta
+    from gastown_assets.definitions import build_resources
+    from resources.trainer import TrainerResource
+
+    resources = build_resources()
+    resources["town"] = type(resources["town"])(root=str(root))
+    resources["trainer"] = TrainerResource(max_steps=args.max_steps)
+    role = args.role
+    steps = [("2/5 role adapter (LoRA SFT)", [ta.role_adapter], "role_adapter"),
+             ("3/5 export (merge, safetensors, GGUF f16/q8_0/q4_k_m, Modelfile)", [ma.exported_model], "exported_model"),
+             ("4/5 eval report (base vs candidate)", [ma.eval_report], "eval_report")]
+    info = {}
+    for title, sel, key in steps:
+        print(f"\n== {title} [{role}]", flush=True)
+        t = time.perf_counter()
+        res = _materialize(sel, resources, role)
+        if not res.success:
+            print(f"FAILED: {_failure_text(res)}", file=sys.stderr)
+            return 1
+        info[key] = _md(res, key)
+        print(f"   done in {time.perf_counter() - t:.0f} s", flush=True)
+    tr = info["role_adapter"]
+    print(f"   adapter: {tr.get('adapter_dir')}  train_loss={tr.get('train_loss')}  run_id={tr.get('run_id')}")
+    ev = info["eval_report"]
+    print(f"   eval overall: base {ev['base_overall_score']:.3f} -> candidate {ev['overall_score']:.3f} "
+          f"(constrained: base {ev['base_constrained_score']:.3f} -> candidate {ev['constrained_score']:.3f})")
+    print(ev["base_vs_candidate"])
+
+    print(f"\n== 5/5 registry entry -> eval gate -> deploy [{role}]", flush=True)
+    res = _materialize([ma.registry_entry, mc.registry_entry_eval_threshold, ma.role_deployment], resources, role)
+    reg = _md(res, "registry_entry")
+    model = reg.get("model", "?")
+    print(f"   registered {model} (candidate)")
+    gate = [e for e in res.get_asset_check_evaluations() if e.check_name == "registry_entry_eval_threshold"]
+    deployed = bool(_md(res, "role_deployment"))
+    if gate and not gate[0].passed:
+        reasons = gate[0].metadata.get("reasons")
+        print("   eval gate FAILED, not deployed:")
+        for r in (reasons.value if reasons else [])[:8]:
+            print(f"     - {r}")
+        print(f"   (override: .venv/bin/gt-model deploy {model.split('@')[0]} --town --role {role} --force --reason '...')")
+    elif deployed:
+        print(f"   deployed {model} as node0-{role} in {root}/settings/config.json")
+    else:
+        print(f"   not deployed: {_failure_text(res)}")
+
+    ref = model if deployed else model
     print(f"\n== done in {time.perf_counter() - t0:.0f} s")
-    print(f"lineage DB: {lineage_db_path()}")
-    print("browse it:  DAGSTER_HOME=" + str(dagster_home()) + " .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1")
+    print(f"lineage DB:   {lineage_db_path()}")
+    print(f"export:       {info['exported_model'].get('export_dir')}")
+    print(f"serve it:     .venv/bin/node0-inference serve --model {ref} --port 8008")
+    print(f"agent:        .venv/bin/node0-inference --model {ref} --role {role}")
+    print(f"registry:     .venv/bin/gt-model list")
+    print("browse it:    DAGSTER_HOME=" + str(dagster_home()) + " .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1")
     return 0
 
 

@@ -203,6 +203,27 @@ def extract_json(text: str):
     return None
 
 
+def parse_json_answer(text: str):
+    """``(obj, error)`` for an answer that should be JSON.
+
+    An answer that *starts* with JSON (optionally inside a fence) must parse there: a cut-off
+    object gives ``(None, "JSON does not parse (truncated?): ...")`` instead of silently
+    returning an inner object. Otherwise the first JSON value anywhere is used
+    (:func:`extract_json`); ``(None, "no JSON ...")`` when there is none.
+    """
+    stripped = text.strip()
+    fence = _FENCE.match(stripped)
+    if fence:
+        stripped = fence.group(2).strip()
+    if stripped.startswith(("{", "[")):
+        try:
+            return json.JSONDecoder().raw_decode(stripped)[0], None
+        except ValueError as exc:
+            return None, f"JSON does not parse (truncated?): {exc}"
+    obj = extract_json(text)
+    return (obj, None) if obj is not None else (None, "no JSON object in the answer")
+
+
 def extract_code(text: str, lang: str = "python") -> str | None:
     """Source code from an answer: the longest fenced block tagged ``lang`` (or untagged);
     the whole answer when it has no fences but looks like code (``def``/``class``/``import``)."""

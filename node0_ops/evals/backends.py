@@ -229,7 +229,7 @@ class LlamaCppBackend:
         gguf_path: model file.  lora_paths: GGUF LoRA adapters, all applied (scale ``lora_scale``).
         n_ctx: context window (tokens).  max_new_tokens: generation budget per answer.
         structured_max_new_tokens: budget when a JSON schema is given (default
-            ``max(512, max_new_tokens)``: the grammar cannot close a JSON object that runs
+            ``max(768, max_new_tokens)``: the grammar cannot close a JSON object that runs
             out of tokens).
         n_threads: CPU threads (default 1: on small shared machines extra llama.cpp
             threads spin-wait and ran ~10x slower here).  seed: sampler seed.
@@ -256,7 +256,7 @@ class LlamaCppBackend:
             self._apply_loras([str(p) for p in lora_paths], lora_scale)
         self.n_ctx = n_ctx
         self.max_new_tokens = max_new_tokens
-        self.structured_max_new_tokens = structured_max_new_tokens or max(512, max_new_tokens)
+        self.structured_max_new_tokens = structured_max_new_tokens or max(768, max_new_tokens)
         self.seed = seed
         self._grammars: dict[str, object] = {}
 

@@ -14,7 +14,7 @@ Usage::
 
 from dataclasses import asdict, dataclass
 
-from node0_ops.evals.answers import extract_json
+from node0_ops.evals.answers import parse_json_answer
 from node0_ops.evals.command_validator import ValidationResult, validate_all
 from node0_ops.evals.conventions import (FORBIDDEN_RULES, RAW_SHELL_RULES, check_conventions, find_forbidden,
                                          find_raw_shell)
@@ -132,9 +132,9 @@ def check_patrol_decision(answer, allowed_actions: list[str], accepted_actions: 
         score 1.0 when valid and accepted, 0.5 when valid but another allowed action,
         0.0 for unparseable or schema-invalid answers.
     """
-    obj = extract_json(answer) if isinstance(answer, str) else answer
+    obj, err = parse_json_answer(answer) if isinstance(answer, str) else (answer, None)
     if obj is None:
-        return CheckResult(False, 0.0, ["no JSON object in the answer"])
+        return CheckResult(False, 0.0, [err])
     schema = schema or patrol_decision_schema(allowed_actions)
     errors = check_json_schema(obj, schema)
     action = obj.get("action") if isinstance(obj, dict) else None

@@ -56,8 +56,8 @@ def resolve_model_spec(model: str | None, model_path: str | None, state: str | N
     if resolve_model is not None:
         try:
             info = dict(resolve_model(registry_db(state), model))
-        except (KeyError, LookupError, FileNotFoundError, ValueError) as exc:
-            registry_error = str(exc)
+        except Exception as exc:  # unknown model, locked/missing DuckDB, ...: fall back to presets
+            registry_error = f"{type(exc).__name__}: {exc}"
         else:
             info.setdefault("name", model)
             info.setdefault("adapters", [])

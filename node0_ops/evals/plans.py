@@ -7,7 +7,7 @@ Usage::
     check_plan('{"epic": {...}, "items": [...]}', min_items=4).passed
 """
 
-from node0_ops.evals.answers import extract_json
+from node0_ops.evals.answers import parse_json_answer
 from node0_ops.evals.cli_spec import ENUMS
 from node0_ops.evals.results import CheckResult
 
@@ -101,9 +101,9 @@ def check_plan(answer, *, min_items: int = 3, max_items: int = 40, min_width: in
     numbers when required; root epic present when required; every ``must_cover``
     keyword appears in some item title/description.
     """
-    obj = extract_json(answer) if isinstance(answer, str) else answer
+    obj, err = parse_json_answer(answer) if isinstance(answer, str) else (answer, None)
     if obj is None:
-        return CheckResult(False, 0.0, ["no JSON plan in the answer"])
+        return CheckResult(False, 0.0, [f"plan: {err}"])
     try:
         root, items = normalize_plan(obj)
     except ValueError as exc:

@@ -55,7 +55,8 @@ class Artifact:
 class ExportResult:
     """What :func:`export_model` wrote. Paths are absolute; ``artifacts`` paths are relative to ``out_dir``.
 
-    ``timings`` (seconds): ``merge``, ``gguf_<quant>``, ``base_gguf``, ``lora_<adapter>``, ``card``, ``total``.
+    ``timings`` (seconds): ``imports`` (torch/transformers/peft, first call in a process), ``merge``
+    (load base + adapters, merge, save), ``gguf_<quant>``, ``base_gguf``, ``lora_<adapter>``, ``card``, ``total``.
     """
 
     name: str
@@ -205,6 +206,11 @@ def export_model(base_spec: str, adapters: list[Path], out_dir: Path, *, name: s
         result.artifacts.append(Artifact(kind=kind, path=str(path.relative_to(out_dir)), sha256=sha256_file(path),
                                          size_bytes=path.stat().st_size, seconds=round(seconds, 3), **extra))
 
+    t = time.perf_counter()
+    import peft  # noqa: F401  (first imports cost 5-30 s on a busy box: keep them out of the merge timing)
+    import transformers  # noqa: F401
+
+    result.timings["imports"] = time.perf_counter() - t
     t = time.perf_counter()
     merge_adapters(base_dir, infos, result.merged_dir, metadata={"name": name, "lineage": full_lineage},
                    tokenizer_pre=cfg.tokenizer_pre)

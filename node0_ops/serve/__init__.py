@@ -3,6 +3,7 @@ for Gas Town tmux sessions, and a RAG-compacted role context ("smaller prime").
 
 Modules (no dagster imports; see DEVELOPERS.md "Shape"):
 
+- :mod:`.serve_config`, :mod:`.agent_config`  validated settings dataclasses
 - :mod:`.models`     model reference / file paths -> :class:`~.models.ModelSpec`; adapter stacks
 - :mod:`.engine`     one llama.cpp model, adapters loaded once, a lock around set-stack + generate
 - :mod:`.prompting`  chat template rendering, tool-call parsing (Hermes, OpenAI JSON, ```bash, ``$ cmd``)
@@ -13,5 +14,6 @@ Modules (no dagster imports; see DEVELOPERS.md "Shape"):
 - :mod:`.agent`      the ``node0>`` terminal loop
 - :mod:`.rag`        chromadb index over the town (incremental by content hash)
 - :mod:`.prime`      compact role context, full-prime size, ``prime_reports`` lineage table
+- :mod:`.tokens`     token counts with the SmolLM2 tokenizer
 - :mod:`.cli`        ``node0-inference`` (``serve``, ``prime``, ``index``; no subcommand = agent)
 """

@@ -311,9 +311,24 @@ class InferenceServer:
             time.sleep(0.05)
         return self
 
-    def serve_forever(self) -> None:
-        """Serve in this thread until SIGINT/SIGTERM (uvicorn's handlers), then shut down cleanly."""
-        self._uv.run(sockets=[self._sock])
+    def serve_forever(self) -> int | None:
+        """Serve in the main thread until SIGINT/SIGTERM, shut down gracefully (queued requests finish).
+
+        Returns the signal number that stopped the server (None when it stopped otherwise). uvicorn
+        re-raises a captured signal after its shutdown; the handlers installed here absorb it so the
+        process can exit with status 0.
+        """
+        import signal
+
+        stopped: list[int] = []
+        previous = {sig: signal.signal(sig, lambda s, f: stopped.append(s)) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._uv.run(sockets=[self._sock])
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._sock.close()
+        return stopped[0] if stopped else None
 
     def stop(self) -> None:
         """Stop serving and join the thread (the engine stays loaded; close it yourself)."""

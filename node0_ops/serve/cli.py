@@ -139,7 +139,8 @@ def cmd_serve(args) -> int:
     try:
         server = InferenceServer(engine, cfg, context_for=context_for, log_level="info")
         print(f"node0-inference serving {spec.name} ({len(spec.adapters)} adapters) on {server.url}", flush=True)
-        server.serve_forever()
+        sig = server.serve_forever()
+        print(f"node0-inference stopped{f' (signal {sig})' if sig else ''}", flush=True)
     finally:
         engine.close()
     return 0
@@ -227,7 +228,7 @@ def _backend(args, spec):
         return HttpBackend(args.server, model, api_key=args.api_key, max_tokens=args.max_tokens)
     from node0_ops.serve.engine import LlamaEngine
 
-    engine = LlamaEngine(spec, _serve_config(args, n_ctx=args.n_ctx or 4096))
+    engine = LlamaEngine(spec, _serve_config(args))
     return LlamaBackend(engine, max_tokens=args.max_tokens)
 
 

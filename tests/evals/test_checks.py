@@ -261,3 +261,12 @@ def test_check_code_extracts_and_scores():
     half = check_code("```python\ndef add(a, b):\n    return 5 if a == 2 else 7\n```", TESTS)
     assert not half.passed and half.score == 0.5
     assert check_code("I cannot do that.", TESTS).errors == ["no Python code in the answer"]
+
+
+def test_truncated_json_is_reported_as_such():
+    cut = '{"epic": {"id": "e1", "title": "Auth", "type": "epic"}, "items": [{"id": "t1", "title": "A"'
+    res = check_plan(cut)
+    assert not res.passed and "does not parse (truncated?)" in res.errors[0]
+    res = check_patrol_decision('{"action": "nudge", "reason": "idle for a very long', ALLOWED, ["nudge"])
+    assert not res.passed and "truncated" in res.errors[0]
+    assert check_patrol_decision('{"action": "nudge", "reason": "idle 45m"}\nThat is my decision.', ALLOWED, ["nudge"]).passed

@@ -83,3 +83,26 @@ def test_bad_records_are_reported_with_location(tmp_path, monkeypatch):
         EvalTask.from_dict(dict(good, checker="vibes"))
     with pytest.raises(ValueError, match="last message must be from the user"):
         EvalTask.from_dict(dict(good, messages=good["messages"] + [{"role": "assistant", "content": "x"}]))
+
+
+def test_system_prompt_asks_for_the_format_the_checker_reads():
+    wanted = {"commands": "```bash block", "pr_description": "markdown only", "patrol_decision": "only a JSON object",
+              "plan_dag": "Answer with only JSON", "code_exec": "```python block"}
+    for t in TASKS:
+        system = t.messages[0]["content"]
+        assert wanted[t.checker] in system, (t.task_id, system[-120:])
+        others = [v for k, v in wanted.items() if v != wanted[t.checker]]
+        assert not any(o in system for o in others), t.task_id
+
+
+def test_build_script_reproduces_the_committed_files(tmp_path):
+    import importlib.util
+
+    script = suite_dir("v1").parent / "build_v1.py"
+    spec = importlib.util.spec_from_file_location("build_v1", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    counts = mod.write(tmp_path)
+    assert sum(counts.values()) == len(TASKS)
+    for path in sorted(suite_dir("v1").glob("*.jsonl")):
+        assert (tmp_path / path.name).read_text() == path.read_text(), path.name

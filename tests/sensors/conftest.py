@@ -46,7 +46,7 @@ def baseline(tmp_path_factory) -> Baseline:
 class Env:
     town: Path
     state: Path
-    corpus_version: str
+    corpus_version: str | None
     instance: dg.DagsterInstance
     originals: dict = field(default_factory=dict)
     added: list = field(default_factory=list)
@@ -94,11 +94,21 @@ class Env:
 def env(baseline, state, tmp_path, monkeypatch):
     """Fresh state (copy of the baseline DB) + Dagster test instance; town edits undone on exit."""
     shutil.copy(baseline.state / "lineage.duckdb", state / "lineage.duckdb")
+    yield from _env(baseline.town, state, baseline.corpus_version, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def bare_env(sample_town, state, tmp_path, monkeypatch):
+    """An own sample-town copy, an empty state dir and a Dagster test instance (no corpus)."""
+    yield from _env(sample_town, state, None, tmp_path, monkeypatch)
+
+
+def _env(town, state, version, tmp_path, monkeypatch):
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude-home"))   # never read the real ~/.claude
     for var in ("GTFT_DRIFT_THRESHOLD", "GTFT_SESSION_MIN_AGE_S", "GTFT_ROLLBACK_ON_REGRESSION"):
         monkeypatch.delenv(var, raising=False)
     with dg.instance_for_test() as instance:
-        e = Env(baseline.town, state, baseline.corpus_version, instance)
+        e = Env(town, state, version, instance)
         try:
             yield e
         finally:

@@ -123,3 +123,22 @@ def test_unknown_partition_fails_with_a_clear_message(env):
     assert not res.success
     failure = [e for e in res.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "not in intake_sessions" in failure.event_specific_data.error.message
+
+
+def test_partition_add_and_run_in_one_tick_resolve_in_the_code_location(env):
+    """Dagster accepts a run for a partition added by the same tick's dynamic-partitions request."""
+    from gastown_assets import definitions
+    from gastown_assets.defs.intake import intake_assets, intake_checks
+    from sensors import all_sensors
+
+    keys = {k for a in definitions.defs.assets for k in a.keys}
+    have_intake = session_records.key in keys
+    defs = dg.Definitions(
+        assets=list(definitions.defs.assets) + ([] if have_intake else intake_assets),
+        asset_checks=list(definitions.defs.asset_checks) + ([] if have_intake else intake_checks),
+        sensors=all_sensors, resources={**definitions.build_resources(), **env.resources})
+    env.add(NEW, _new_session_text(env))
+    ctx = dg.build_sensor_context(instance=env.instance, definitions=defs, resources=env.resources)
+    data = new_sessions_sensor.evaluate_tick(ctx)
+    assert [(r.partition_key, r.tags["dagster/partition"]) for r in data.run_requests] == [(NEW_ID, NEW_ID)]
+    assert [list(r.partition_keys) for r in data.dynamic_partitions_requests] == [[NEW_ID]]

@@ -44,7 +44,7 @@ def post(server, body, headers=HDR, **kw):
     return httpx.post(server.url + "/v1/chat/completions", json=body, headers=headers, timeout=300, **kw)
 
 
-def answer(server, model, max_tokens=8, stream=False) -> str:
+def answer(server, model, max_tokens=16, stream=False) -> str:
     body = {"model": model, "messages": ASK, "temperature": 0, "max_tokens": max_tokens, "stream": stream}
     r = post(server, body)
     assert r.status_code == 200, r.text
@@ -122,7 +122,7 @@ def test_adapters_switch_on_the_live_model(server):
     assert answer(server, "smol") == answers[0]
     assert id(engine.llm) == llm_before and engine.switches >= switches + len(STACKS)
     # no model field -> the --adapters default stack (code-review)
-    r = post(server, {"messages": ASK, "temperature": 0, "max_tokens": 8})
+    r = post(server, {"messages": ASK, "temperature": 0, "max_tokens": 16})
     assert r.json()["model"] == "smol+task-code-review" and r.json()["choices"][0]["message"]["content"] == answers[1]
     # a scale of 0 is the base model
     assert answer(server, "smol+code-review:0") == answers[0]
