@@ -4,8 +4,9 @@ Usage::
 
     .venv/bin/python bench/serve.py [--max-tokens 48] [--prompts 2] [--clients 4] [--json out.json]
 
-What it measures (same SmolLM2-135M-Instruct weights, same prompts, greedy, 2 threads):
+What it measures (same SmolLM2-135M-Instruct weights, same prompts, greedy, same thread count):
 
+0. Threads: ``--threads`` for llama.cpp and torch alike (default half the cores, as the server).
 1. GGUFs exported from the HF folder of ``resolve_base("smollm2-135m")`` with the exporter
    (``node0_ops.export.gguf_writer.write_gguf`` q8_0, f16 -> ``quantize_gguf`` q4_k_m; cached in
    ``$GTFT_CACHE/bench-serve``); a random LoRA GGUF (``write_lora_gguf``) for the switch test.
@@ -45,7 +46,12 @@ PROMPTS = [
     "The witness sees polecat furiosa idle for 20 minutes on gt-k3v9. What should it do first?",
     "Write a one-paragraph summary of what the refinery does with a merge request.",
 ]
-THREADS = min(2, os.cpu_count() or 1)
+THREADS = max(1, (os.cpu_count() or 1) // 2)  # ServeConfig's default; --threads overrides (both runtimes)
+
+
+def set_threads(n: int) -> None:
+    global THREADS
+    THREADS = max(1, n)
 
 
 def log(msg: str) -> None:
@@ -254,8 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--prompts", type=int, default=2, help="how many of the fixed prompts (1-3)")
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=THREADS, help=f"threads for both runtimes (default {THREADS})")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
+    set_threads(args.threads)
     prompts = PROMPTS[:max(1, min(3, args.prompts))]
     t_start = time.perf_counter()
 

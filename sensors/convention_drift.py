@@ -28,7 +28,7 @@ def convention_drift_sensor(context: dg.SensorEvaluationContext, town: TownResou
     cursor = DriftCursor.loads(context.cursor)
     tick = evaluate_drift(db, root, scan(root, settings.drift.extra_paths), cursor, settings.drift)
     if not tick.changed:
-        record_tick(db, SENSOR, "no change")
+        record_tick(db, SENSOR, tick.summary)
         return dg.SensorResult(skip_reason=dg.SkipReason(tick.summary), cursor=tick.cursor.dumps())
     record_decisions(db, tick.decisions)
     record_tick(db, SENSOR, tick.summary, {"scores": {r: round(s.score, 4) for r, s in tick.scores.items() if s.score}})

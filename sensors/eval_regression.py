@@ -43,9 +43,10 @@ def eval_regression_sensor(context: dg.SensorEvaluationContext, town: TownResour
     after = json.loads(context.cursor).get("storage_id") if context.cursor else None
     result = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=EVAL_REPORT, after_storage_id=after), limit=BATCH, ascending=True)
-    if not result.records:
-        return dg.SensorResult(skip_reason=dg.SkipReason("no new eval report"), cursor=context.cursor)
     db = ensure_tables(lineage.db())
+    if not result.records:
+        record_tick(db, SENSOR, "no new eval report")
+        return dg.SensorResult(skip_reason=dg.SkipReason("no new eval report"), cursor=context.cursor)
     decisions = []
     for rec in result.records:
         ev = _event(rec)

@@ -3,6 +3,7 @@
 Per tick (``evaluate_drift``):
 
 1. If the watched hashes equal the cursor's last seen map, nothing changed: no decision.
+   Without any corpus version there is nothing to drift from: no decision either.
 2. Reversions (:mod:`.reversion`) against the cursor's last seen map (first tick: the latest
    corpus version's) and the history (``file_versions`` + the cursor's): each reverted file
    is flagged for review and left out of the drift numerator while its content stays so.
@@ -132,6 +133,9 @@ def evaluate_drift(db: LineageDB, town_root: str | os.PathLike, current: Mapping
     if cursor.initialized and cursor.seen == current:
         return DriftTick(False, {}, [], [], {}, cursor, "no watched file changed since the last tick")
 
+    latest = db.scalar("select corpus_version from corpus_versions order by created_at desc limit 1")
+    if latest is None:   # nothing was trained on anything yet: the first corpus build is the operator's job
+        return DriftTick(False, {}, [], [], {}, cursor, "no corpus version yet: materialize corpus_version first")
     baselines = role_baselines(db, roles)
     by_version: dict[str | None, dict] = {}
     estimates: dict[str, dict[str, int]] = {}
@@ -151,7 +155,6 @@ def evaluate_drift(db: LineageDB, town_root: str | os.PathLike, current: Mapping
         return by_version[version]
 
     # reversions against the last seen state
-    latest = db.scalar("select corpus_version from corpus_versions order by created_at desc limit 1")
     last_seen = cursor.seen if cursor.initialized else baseline_hashes(db, latest, town_root, config.extra_paths)
     db_hist = {p: v for p, v in file_history(db).items() if p in current}
     history = merge_history(db_hist, cursor.history)

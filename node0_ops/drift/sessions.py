@@ -5,7 +5,8 @@ Where sessions are looked for (``shared/docs/gastown-formats.md`` §4): ``<town>
 starts with the mangled town root (a session whose own ``cwd`` lies outside the town is
 ignored, as :func:`node0_ops.corpus.collect.collect_town` does); configured folders.
 
-A session file is *new* when its ``(path, sha256)`` is not in the current corpus snapshot
+Nothing is taken before the first full collection (``collected_records``), which reads every
+session of the town itself. A session file is *new* when its ``(path, sha256)`` is not in the current corpus snapshot
 (``current_sources``, which full collections and session intake both write). A file is
 only taken once it is ``min_age_s`` old (mtime), so a live, growing session is not cut
 mid-write; a session that grows after intake is taken again (same partition, new run key).
@@ -32,6 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from node0_ops.corpus.readers import sha256_file
 from node0_ops.corpus.schema import stable_id
+from node0_ops.corpus.store import STORE_DDL
 from node0_ops.corpus.transcripts import find_home_transcripts, find_transcripts_in, role_from_cwd
 from node0_ops.drift.decisions import Decision, now_utc
 from node0_ops.drift.sensor_config import SessionIntakeConfig
@@ -48,8 +50,8 @@ SNIFF_BYTES = 65536
 
 
 def ensure_tables(db: LineageDB) -> LineageDB:
-    """Create ``intake_sessions`` when missing; returns ``db``."""
-    db.ensure(SESSIONS_DDL)
+    """Create ``intake_sessions`` (and the corpus store tables it reads) when missing; returns ``db``."""
+    db.ensure(STORE_DDL + SESSIONS_DDL)
     return db
 
 
@@ -171,6 +173,8 @@ def evaluate_sessions(db: LineageDB, town_root: str | os.PathLike, files: Sequen
     Side effect: writes ``intake_sessions`` rows (status ``requested``) for the requests.
     """
     ensure_tables(db)
+    if not db.scalar("select count(*) from collections where scope = 'full'"):
+        return SessionTick([], [], [], cursor, [], "no full collection yet: materialize collected_records first")
     now = time.time() if now is None else now
     town = town_path(town_root)
     known = set(known_keys)

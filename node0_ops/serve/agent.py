@@ -162,11 +162,10 @@ class TerminalAgent:
             answer = prose
             if prose:
                 self.say(prose)
-            msg: dict = {"role": "assistant", "content": prose if calls and calls[0].source in ("hermes", "openai")
-                         else reply.text}
-            shell = openai_tool_calls(calls)
-            if shell:
-                msg["tool_calls"] = shell
+            structured = bool(calls) and calls[0].source in ("hermes", "openai")
+            msg: dict = {"role": "assistant", "content": prose if structured else reply.text}
+            if structured and (shell := openai_tool_calls(calls)):
+                msg["tool_calls"] = shell  # rendered back as <tool_call> blocks, as in training
             self.history.append(msg)
             if self.transcript:
                 self.transcript.assistant(prose, [(c.id, c.command, c.name) for c in calls], reply.usage)

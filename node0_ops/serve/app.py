@@ -7,6 +7,8 @@ Routes::
     GET  /v1/models             the model and every adapter stack ("polecat-v3+task-code-review")
     GET  /health                {"status": "ok", model, adapters, active_stack, queued, n_ctx} (no auth)
 
+Non-streaming answers turn the model's Hermes ``<tool_call>`` blocks (the training format) into
+OpenAI ``message.tool_calls`` (``finish_reason: "tool_calls"``); streaming sends the raw text.
 ``model`` may name a stack ``MODEL+ADAPTER[:SCALE]+...`` (:mod:`.models`); without ``model`` the
 ``--adapters`` default stack runs. Requests go through one FIFO worker thread (the engine's lock
 makes adapter switch + generation atomic). A request that names ``"gastown_role": "polecat"``

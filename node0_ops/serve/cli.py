@@ -41,7 +41,7 @@ def _add_model_args(p: argparse.ArgumentParser, required_help: str) -> None:
     p.add_argument("--adapter-path", action="append", default=[], metavar="NAME=GGUF",
                    help="LoRA GGUF of an adapter; repeat for more")
     p.add_argument("--n-ctx", type=int, default=None, help="context window in tokens (serve 4096, agent 4096)")
-    p.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default min(2, cores))")
+    p.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default half the cores)")
 
 
 def _add_place_args(p: argparse.ArgumentParser) -> None:

@@ -283,9 +283,12 @@ class LlamaEngine:
         self._adapters: dict[str, object] = {}
         self._active: tuple[tuple[str, float], ...] | None = None
         self.switches = 0
+        from llama_cpp._utils import suppress_stdout_stderr
+
         try:
             for a in spec.adapters:
-                ptr = llama_cpp.llama_adapter_lora_init(self.llm._model.model, str(a.gguf).encode())
+                with suppress_stdout_stderr(disable=False):  # llama.cpp logs one line per repacked tensor
+                    ptr = llama_cpp.llama_adapter_lora_init(self.llm._model.model, str(a.gguf).encode())
                 if not ptr:
                     raise RuntimeError(f"llama.cpp could not load LoRA {a.gguf} for adapter {a.name!r} "
                                        f"(not a LoRA GGUF, or made for another base than {spec.gguf.name})")

@@ -6,6 +6,7 @@ Modules:
     peer          ``start_dht`` (loopback-safe), ``make_swarm_optimizer`` (hivemind.Optimizer + barrier).
     loop          ``swarm_train``: minimal training loop over any LoRA model.
     tiny          tiny random LoRA model and random token batches (smoke runs, tests).
+    trainer_bridge  ``SwarmOptimizerFactory`` / ``sft_run_id``: the swarm inside ``node0_ops.train``.
     cli           ``node0-finetune swarm start|join|dht|status``.
 
 Usage::

@@ -146,6 +146,15 @@ def tokenize_text(text: str, tokenizer) -> TokenizedExample:
     return TokenizedExample(ids, list(ids))
 
 
+def trim_after_last_label(ex: TokenizedExample) -> TokenizedExample:
+    """Drop tokens after the last labelled one: with causal attention they influence no loss
+    term, so running them would be wasted compute (e.g. a trailing tool result or user turn)."""
+    last = max((i for i, x in enumerate(ex.labels) if x != IGNORE), default=len(ex) - 1)
+    if last == len(ex) - 1:
+        return ex
+    return TokenizedExample(ex.input_ids[:last + 1], ex.labels[:last + 1], ex.example_id)
+
+
 def tokenize_examples(rows: Iterable[dict], tokenizer, max_seq_len: int, truncate_long: bool = True
                       ) -> tuple[list[TokenizedExample], DataReport]:
     """Tokenize rows (``messages`` or ``text``), truncating or dropping long ones.
@@ -182,6 +191,7 @@ def tokenize_examples(rows: Iterable[dict], tokenizer, max_seq_len: int, truncat
             report.add_problem(f"{rid}: no assistant tokens within max_seq_len={max_seq_len}")
             continue
         report.n_truncated += truncated
+        ex = trim_after_last_label(ex)
         out.append(ex)
         report.n_used += 1
         report.n_tokens += len(ex)

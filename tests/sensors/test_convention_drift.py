@@ -46,7 +46,7 @@ def test_no_change_requests_nothing(env):
     again = env.tick(convention_drift_sensor, cursor=first.cursor)
     assert again.run_requests == [] and "no watched file changed" in again.skip_reason.skip_message
     assert list_decisions(env.db(), sensor="convention_drift") == []
-    assert sensor_status(env.db())["ticks"]["convention_drift"]["outcome"] == "no change"
+    assert sensor_status(env.db())["ticks"]["convention_drift"]["outcome"] == again.skip_reason.skip_message
 
 
 def test_changed_claude_md_requests_one_run_per_affected_role(env):
@@ -173,9 +173,8 @@ def test_active_model_corpus_is_the_baseline(env):
 def test_run_request_mixing_corpus_and_role_assets_resolves_in_the_code_location(env):
     """Dagster accepts unpartitioned corpus assets + role-partitioned assets with one partition key."""
     from gastown_assets import definitions
-
-    from sensors import all_sensors
     from gastown_assets.defs.intake import intake_assets, intake_checks
+    from sensors import all_sensors
 
     keys = {k for a in definitions.defs.assets for k in a.keys}
     missing = [k for k in RETRAIN_KEYS if k not in keys]
@@ -212,3 +211,10 @@ def test_dagster_runs_unpartitioned_and_partitioned_assets_in_one_run():
         got = sorted((e.materialization.asset_key.to_user_string(), e.materialization.partition)
                      for e in res.get_asset_materialization_events())
     assert res.success and got == [("adapter", "polecat"), ("corpus", None)]
+
+
+def test_drift_sensor_waits_for_a_first_corpus(bare_env):
+    """No corpus version yet: nothing to drift from, so no retrain of every role."""
+    result = bare_env.tick(convention_drift_sensor)
+    assert result.run_requests == [] and "no corpus version yet" in result.skip_reason.skip_message
+    assert list_decisions(bare_env.db()) == []

@@ -78,6 +78,7 @@ def test_regressions_are_flagged_and_good_reports_pass(env, registry):
 
     again = _tick(env, resources, cursor=first.cursor)
     assert again.skip_reason.skip_message == "no new eval report"
+    assert sensor_status(db)["ticks"]["eval_regression"]["outcome"] == "no new eval report"
     assert len(list_decisions(db, sensor="eval_regression")) == 3
 
 
@@ -114,3 +115,4 @@ def test_reports_without_registry_compare_with_the_threshold_only(env):
     rows = sorted(list_decisions(env.db(), sensor="eval_regression"), key=lambda r: r["score"])
     assert [(r["decision"], r["roles"]) for r in rows] == [("flagged", ["witness"]), ("skipped", ["witness"])]
     assert "not a registered NAME@VERSION" in rows[0]["detail"]["rollback"]["why"]
+

@@ -2,6 +2,7 @@
 session_records into the current snapshot; the same tick again -> nothing new."""
 
 import json
+import os
 import time
 
 import dagster as dg
@@ -57,8 +58,6 @@ def test_live_session_waits_until_it_stops_growing(env, monkeypatch):
     fresh = env.tick(new_sessions_sensor, cursor=cursor)
     assert fresh.run_requests == [] and "too fresh" in fresh.skip_reason.skip_message
     old = time.time() - 3600
-    import os
-
     os.utime(path, (old, old))
     assert [r.partition_key for r in env.tick(new_sessions_sensor, cursor=fresh.cursor).run_requests] == [NEW_ID]
 
@@ -80,8 +79,6 @@ def test_home_projects_only_sessions_of_this_town(env, tmp_path):
         row["cwd"] = str(env.town) + "-old"
     (other / "0d9c8b7a-1111-4222-8333-944455566677.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     old = time.time() - 3600
-    import os
-
     for p in (inside / f"{NEW_ID}.jsonl", other / "0d9c8b7a-1111-4222-8333-944455566677.jsonl"):
         os.utime(p, (old, old))
     result = env.tick(new_sessions_sensor)
@@ -138,7 +135,14 @@ def test_partition_add_and_run_in_one_tick_resolve_in_the_code_location(env):
         asset_checks=list(definitions.defs.asset_checks) + ([] if have_intake else intake_checks),
         sensors=all_sensors, resources={**definitions.build_resources(), **env.resources})
     env.add(NEW, _new_session_text(env))
-    ctx = dg.build_sensor_context(instance=env.instance, definitions=defs, resources=env.resources)
+    # instance_ref, as the code server passes it: Dagster resolves dynamic partition keys through it
+    ctx = dg.build_sensor_context(instance=env.instance, instance_ref=env.instance.get_ref(), definitions=defs,
+                                  resources=env.resources)
     data = new_sessions_sensor.evaluate_tick(ctx)
     assert [(r.partition_key, r.tags["dagster/partition"]) for r in data.run_requests] == [(NEW_ID, NEW_ID)]
     assert [list(r.partition_keys) for r in data.dynamic_partitions_requests] == [[NEW_ID]]
+
+
+def test_nothing_is_taken_before_the_first_full_collection(bare_env):
+    result = bare_env.tick(new_sessions_sensor)
+    assert result.run_requests == [] and "no full collection yet" in result.skip_reason.skip_message

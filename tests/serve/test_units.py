@@ -278,3 +278,37 @@ def test_completion_turns_hermes_tool_calls_into_openai_tool_calls():
     assert json.loads(call["function"]["arguments"]) == {"command": "bd update gt-1 --claim"}
     plain = _completion(GenResult("hello", "length", 1, 1), "m", "c", 0)["choices"][0]
     assert plain["message"] == {"role": "assistant", "content": "hello"} and plain["finish_reason"] == "length"
+
+
+def test_agent_structured_calls_and_context_overflow(tmp_path):
+    """Hermes calls go back into history as tool_calls; when the context is full, old turns are dropped."""
+    from node0_ops.serve.backends import ContextTooLong, Reply
+
+    class Small:
+        name = "small"
+
+        def __init__(self):
+            self.sizes = []
+
+        def complete(self, messages):
+            if len(messages) > 4:  # system + at most 3 messages fit
+                raise ContextTooLong("prompt is too long")
+            self.sizes.append(len(messages))
+            last = messages[-1]
+            if last["role"] == "user" and last["content"] == "status?":
+                return Reply('<tool_call>\n{"name": "bash", "arguments": {"command": "pwd"}}\n</tool_call>')
+            return Reply("ok")
+
+    backend = Small()
+    out = io.StringIO()
+    agent = TerminalAgent(backend, AgentConfig(role="witness", work_tree=str(tmp_path), use_rag=False),
+                          context_for=lambda q: "card", out=out)
+    agent.turn("status?")
+    call_msg = agent.history[1]
+    assert call_msg["content"] == "" and call_msg["tool_calls"][0]["function"]["arguments"] == '{"command": "pwd"}'
+    assert agent.history[2] == {"role": "tool", "tool_call_id": call_msg["tool_calls"][0]["id"],
+                                "content": str(tmp_path) + "\n"}
+    agent.turn("second")
+    agent.turn("third")
+    assert [m["content"] for m in agent.history] == ["second", "ok", "third", "ok"]  # first turn dropped
+    assert max(backend.sizes) <= 4 and "ok" in out.getvalue()

@@ -1,8 +1,10 @@
 """Hivemind swarm end to end: 2-3 peers as separate processes on 127.0.0.1 (tiny LoRA model).
 
 To fit a 2-core machine, one scenario (module fixture ``abc_run``) covers three properties:
-A (bootstrap) and B train together; C joins late (different LoRA seed) and must load the state;
-then B is SIGKILLed and A and C must carry on. The auth and isolation tests run their own peers.
+A (bootstrap) and B train together; C joins late (different LoRA seed) and must load the state
+and then train in step with A and B (with 3 s rounds it may first run 1-2 rounds one epoch
+behind until hivemind resyncs it; the fixture waits for agreement); then B is SIGKILLed and A
+and C must carry on. The auth and isolation tests run their own peers.
 Every test has a hard timeout and kills its process groups in ``finally``; each checks that no
 process (p2pd included) and no socket file is left behind.
 """

@@ -149,3 +149,11 @@ def test_content_hash_is_order_independent_and_content_sensitive():
     a = [{"messages": [{"role": "user", "content": "1"}]}, {"text": "t"}]
     assert content_hash(a) == content_hash(list(reversed(a)))
     assert content_hash(a) != content_hash([a[0], {"text": "u"}])
+
+
+def test_trailing_unlabelled_tokens_are_trimmed(tokenizer):
+    msgs = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c " * 20}]
+    exs, _ = tokenize_examples([{"messages": msgs}], tokenizer, 512)
+    full = tokenize_chat(msgs, tokenizer)
+    assert len(exs[0]) < len(full) and exs[0].labels[-1] != IGNORE
+    assert tokenizer.decode(exs[0].input_ids).endswith("b<|im_end|>")

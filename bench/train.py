@@ -1,0 +1,304 @@
+"""Benchmark: our LoRA SFT loop vs TRL ``SFTTrainer`` on the same base, data and hyperparameters.
+
+Runs side by side in one invocation, each in its own child process (peak RSS per run):
+
+- ``ours``        node0_ops.train Trainer: packed rows (position_ids restart, no padding, no
+                  cross-example attention), LM head only on assistant-label positions, fp32;
+- ``trl_default`` TRL SFTTrainer with its default data path (one example per micro-batch,
+                  padding collator, loss on every token);
+- ``trl_packing`` TRL SFTTrainer with ``packing=True`` (BFD packing, which turns on
+                  ``padding_free``: position_ids, no padding).
+
+Same for all: SmolLM2-135M (fp32, sdpa), LoRA r=16 / alpha 32 / dropout 0 on q,k,v,o,gate,up,down,
+AdamW lr 2e-4 with cosine decay and no warmup, max_grad_norm 1, batch 1 x gradient accumulation
+4, max length 512, the same number of optimizer steps, gradient checkpointing off, fp32 (TRL's
+own SFTConfig defaults turn on gradient checkpointing and bf16; both are switched off so the
+comparison is about the training loop, not about those settings), the same chat template.
+
+Data: chat examples built from the embedded sample town by the corpus stage
+(``node0_ops.corpus``), at most 512 tokens; synthetic Gas Town chats if that stage is unavailable.
+
+Reported per run: non-padding tokens/s of the training call (wall clock; the ratio to
+``trl_default`` is the target metric, >= 1.5x), tokens per CPU-second (less sensitive to other
+load on the machine), the trainer's own last logged loss, train and val loss measured the same
+way for every run (mean cross-entropy on assistant tokens, ``SFTObjective.evaluate``), peak RSS
+and MFU. MFU = model FLOPs / (wall time x peak); model FLOPs per run are counted from the tokens
+each run processed: frozen linear layers 4 x params per token (forward + input gradient), LoRA
+6 x params, attention 6 x layers x hidden x sum(l^2) (causal half of QK^T and AV, forward +
+backward), LM head 4 x vocab x hidden per scored position. Peak = cores x GHz x 32 fp32
+FLOP/cycle (two 256-bit FMA pipes, the AVX-512 rate of this AMD EPYC (Zen 4); GHz from lscpu,
+else BogoMIPS / 2) - an upper bound, stated as the assumption.
+
+Usage::
+
+    .venv/bin/python bench/train.py                 # ~10 min on 2 idle cores
+    .venv/bin/python bench/train.py --steps 8 --runs ours,trl_default
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+RUNS = ("ours", "trl_default", "trl_packing", "ours_bf16")
+
+
+# ----------------------------------------------------------------------------- data
+
+def synthetic_examples(n: int) -> list[dict]:
+    roles = ["polecat", "witness", "refinery", "mayor", "deacon"]
+    out = []
+    for i in range(n):
+        r = roles[i % len(roles)]
+        cmd = ["bd update gt-%d --claim" % i, "gt done", "gt nudge gastown/polecats/nux 'status?'",
+               "git rebase origin/main", "gt sling gt-%d gastown" % i][i % 5]
+        out.append({"example_id": f"syn{i}", "messages": [
+            {"role": "system", "content": f"You are the Gas Town {r}. Work through gt and bd commands."},
+            {"role": "user", "content": f"Bead gt-{i} needs attention: " + "context line. " * (5 + i % 30)},
+            {"role": "assistant", "content": "On it.", "tool_calls": [
+                {"id": f"c{i}", "type": "function", "function": {"name": "Bash", "arguments": json.dumps({"command": cmd})}}]},
+            {"role": "tool", "tool_call_id": f"c{i}", "content": "ok"},
+            {"role": "assistant", "content": f"Done with gt-{i}: " + "checked the result. " * (1 + i % 6)}]})
+    return out
+
+
+def build_data(n_train: int, n_val: int, max_len: int) -> tuple[list[dict], list[dict], str]:
+    from transformers import AutoTokenizer
+
+    from node0_ops.models.base import resolve_base
+    from node0_ops.train.data import tokenize_chat
+
+    tok = AutoTokenizer.from_pretrained(str(resolve_base("smollm2-135m")))
+    source = "sample_town"
+    try:
+        from node0_ops.corpus.collect import collect_town
+        from node0_ops.corpus.format_sft import build_examples
+        from node0_ops.paths import EMBEDDED_TOWN
+
+        rows = [{"example_id": e.example_id, "messages": e.messages}
+                for e in build_examples(collect_town(EMBEDDED_TOWN).records) if e.kind == "chat"]
+    except Exception as exc:  # noqa: BLE001 - the corpus stage is optional for the bench
+        print(f"[bench] sample-town corpus unavailable ({exc}); using synthetic chats", file=sys.stderr)
+        rows, source = synthetic_examples(4 * (n_train + n_val)), "synthetic"
+    keep = []
+    for r in sorted(rows, key=lambda r: r["example_id"]):
+        ex = tokenize_chat(r["messages"], tok)
+        if len(ex) <= max_len - 2 and ex.n_labels > 0:
+            keep.append(r)
+    if len(keep) < n_train + n_val:
+        raise SystemExit(f"only {len(keep)} examples <= {max_len} tokens; lower --n-train/--n-val")
+    step = len(keep) / (n_train + n_val)
+    picked = [keep[int(i * step)] for i in range(n_train + n_val)]
+    return picked[:n_train], picked[n_train:], source
+
+
+# ----------------------------------------------------------------------------- child runs
+
+def _flops(shape: dict, n_lora: int, rows: list[list[int]], scored: int) -> float:
+    """Model FLOPs (see the module docstring) for rows of example lengths and scored LM-head positions."""
+    h, L, V = shape["hidden"], shape["layers"], shape["vocab"]
+    body = shape["params"] - V * h  # linear layers + norms (tied embedding excluded)
+    tokens = sum(sum(r) for r in rows)
+    attn = 6 * L * h * sum(l * l for r in rows for l in r)
+    return 4 * body * tokens + 6 * n_lora * tokens + attn + 4 * V * h * scored
+
+
+def child(args) -> dict:
+    import torch
+
+    from node0_ops.train import adapters as A
+    from node0_ops.train.checkpoint import seed_everything
+    from node0_ops.train.data import tokenize_examples
+    from node0_ops.train.resources_guard import model_shape
+    from node0_ops.train.sft_config import SFTConfig
+    from node0_ops.train.trainer import SFTObjective, Trainer
+
+    data = json.loads(Path(args.data).read_text())
+    train_rows, val_rows = data["train"], data["val"]
+    torch.set_num_threads(args.threads)
+    cfg = SFTConfig(base="smollm2-135m", max_steps=args.steps, gradient_accumulation_steps=args.accum,
+                    max_seq_len=args.seq, learning_rate=2e-4, lr_scheduler="cosine", warmup_steps=0,
+                    max_grad_norm=1.0, checkpoint_every=0, device="cpu", precision="fp32", seed=args.seed,
+                    check_memory=False)
+    seed_everything(args.seed)
+    model, tok, folder = A.load_base_model(cfg)
+    shape = model_shape(json.loads((Path(folder) / "config.json").read_text()))
+    n_lora = cfg.lora.n_params(shape["hidden"], shape["intermediate"], shape["layers"], shape["heads"],
+                               shape["kv_heads"], shape["head_dim"])
+    run = args.child
+    autocast = torch.bfloat16 if run == "ours_bf16" else None
+    cpu0 = time.process_time()
+    if run.startswith("ours"):
+        pm = A.new_adapter(model, cfg.lora, "role")
+        train, _ = tokenize_examples(train_rows, tok, cfg.max_seq_len)
+        trainer = Trainer(pm, cfg, train, None, device="cpu", autocast_dtype=autocast)
+        rows, scored_box = [], [0]
+        loss_fn = trainer.objective.loss
+
+        def counting_loss(model_, items):  # records what each micro-batch computed (for FLOPs)
+            rows.append([len(e) for e in items])
+            scored_box[0] += int(trainer.objective.weight(items))
+            return loss_fn(model_, items)
+
+        trainer.objective.loss = counting_loss
+        t0 = time.perf_counter()
+        out = trainer.train()
+        wall = time.perf_counter() - t0
+        tokens = sum(h["tokens"] for h in out.history)
+        own_loss = out.history[-1]["loss"]
+        scored = scored_box[0]
+        model_eval = pm
+    else:
+        from datasets import Dataset
+        from trl import SFTConfig as TRLConfig
+        from trl import SFTTrainer
+
+        from node0_ops.train.chat_template import chat_template, normalize_messages
+
+        tok.chat_template = chat_template()
+        ds = Dataset.from_list([{"messages": normalize_messages(r["messages"])} for r in train_rows])
+        targs = TRLConfig(output_dir=str(Path(args.out).parent / f"trl-{run}"), per_device_train_batch_size=1,
+                          gradient_accumulation_steps=args.accum, max_steps=args.steps, learning_rate=2e-4,
+                          lr_scheduler_type="cosine", warmup_steps=0, max_grad_norm=1.0, weight_decay=0.0,
+                          max_length=args.seq, packing=(run == "trl_packing"), gradient_checkpointing=False,
+                          bf16=False, fp16=False, use_cpu=True, report_to="none", save_strategy="no",
+                          eval_strategy="no", logging_steps=1, seed=args.seed, data_seed=args.seed,
+                          dataloader_num_workers=0, disable_tqdm=True)
+        trainer = SFTTrainer(model=model, args=targs, train_dataset=ds, processing_class=tok,
+                             peft_config=cfg.lora.to_peft())
+        seen: list[list[int]] = []
+        collate = trainer.data_collator
+
+        def counting(batch):
+            out = collate(batch)
+            if len(seen) < args.steps * args.accum:
+                if "position_ids" in out and "attention_mask" not in out:
+                    pos = out["position_ids"][0].tolist()
+                    starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
+                    seen.append([b - a for a, b in zip(starts, starts[1:])])
+                else:
+                    seen.append([int(m.sum()) for m in out["attention_mask"]])
+            return out
+
+        trainer.data_collator = counting
+        t0 = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - t0
+        rows = seen
+        tokens = sum(sum(r) for r in rows)
+        scored = tokens  # TRL scores every position on CPU (its fused LM head is compact only on Triton)
+        own_loss = [h["loss"] for h in trainer.state.log_history if "loss" in h][-1]
+        model_eval = trainer.model
+    cpu = time.process_time() - cpu0
+    ev = SFTObjective(SFTConfig(max_seq_len=args.seq, check_memory=False))
+    model_eval.eval()
+    val_exs, _ = tokenize_examples(val_rows, tok, args.seq)
+    train_exs, _ = tokenize_examples(train_rows[:32], tok, args.seq)
+    val_loss = ev.evaluate(model_eval, val_exs)["val_loss"]
+    train_loss = ev.evaluate(model_eval, train_exs)["val_loss"]
+    return {"run": run, "steps": args.steps, "tokens": tokens, "wall_s": wall, "cpu_s": cpu,
+            "tokens_per_s": tokens / wall, "tokens_per_cpu_s": tokens / cpu, "own_last_loss": own_loss,
+            "train_loss": train_loss, "val_loss": val_loss, "flops": _flops(shape, n_lora, rows, scored),
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
+            "micro_batches": len(rows), "examples_per_micro_batch": sum(len(r) for r in rows) / max(len(rows), 1)}
+
+
+# ----------------------------------------------------------------------------- parent
+
+def cpu_peak() -> tuple[float, str]:
+    """Peak fp32 FLOP/s estimate and the assumption behind it."""
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    cores = os.cpu_count() or 1
+    mhz = None
+    for key in ("CPU max MHz", "CPU MHz"):
+        m = re.search(rf"^{key}:\s+([\d.]+)", out, re.M)
+        if m:
+            mhz = float(m.group(1))
+            break
+    src = "lscpu MHz"
+    if mhz is None:
+        m = re.search(r"^BogoMIPS:\s+([\d.]+)", out, re.M)
+        mhz, src = (float(m.group(1)) / 2, "BogoMIPS/2") if m else (2500.0, "guess")
+    flags = re.search(r"^Flags:\s+(.*)$", out, re.M)
+    per_cycle = 32 if flags and "avx512f" in flags.group(1) else 16
+    peak = cores * mhz * 1e6 * per_cycle
+    return peak, (f"{cores} cores x {mhz / 1000:.2f} GHz ({src}) x {per_cycle} fp32 FLOP/cycle "
+                  "(2 FMA pipes x 8 lanes x 2; AVX-512 on Zen 4 runs as 2 x 256-bit)")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=15, help="optimizer steps per run")
+    ap.add_argument("--accum", type=int, default=4, help="gradient accumulation (micro-batches per step)")
+    ap.add_argument("--seq", type=int, default=512)
+    ap.add_argument("--n-train", type=int, default=80)
+    ap.add_argument("--n-val", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runs", default="ours,trl_default,trl_packing", help=f"comma list of {RUNS}")
+    ap.add_argument("--child", choices=RUNS, help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        res = child(args)
+        Path(args.out).write_text(json.dumps(res))
+        return 0
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    train, val, source = build_data(args.n_train, args.n_val, args.seq)
+    (tmp / "data.json").write_text(json.dumps({"train": train, "val": val}))
+    print(f"data: {len(train)} train / {len(val)} val chat examples from {source}; {args.steps} steps x "
+          f"{args.accum} micro-batches, seq {args.seq}, {args.threads} threads; load average {os.getloadavg()[0]:.1f}")
+    results = {}
+    for run in runs:
+        t0 = time.time()
+        cmd = [sys.executable, __file__, "--child", run, "--data", str(tmp / "data.json"), "--out", str(tmp / f"{run}.json"),
+               "--steps", str(args.steps), "--accum", str(args.accum), "--seq", str(args.seq),
+               "--threads", str(args.threads), "--seed", str(args.seed)]
+        load0 = os.getloadavg()[0]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"[{run}] failed:\n{proc.stderr[-3000:]}")
+            continue
+        results[run] = json.loads((tmp / f"{run}.json").read_text())
+        results[run]["load"] = (load0 + os.getloadavg()[0]) / 2
+        print(f"[{run}] done in {time.time() - t0:.0f} s (load ~{results[run]['load']:.1f})", flush=True)
+    peak, why = cpu_peak()
+    base = results.get("trl_default")
+    cols = ["run", "tokens", "train s", "tok/s", "x trl_default", "tok/cpu-s", "x", "own loss", "train loss",
+            "val loss", "peak RSS GB", "MFU %", "rows/mb"]
+    table = [cols]
+    for run, r in results.items():
+        ratio = r["tokens_per_s"] / base["tokens_per_s"] if base else float("nan")
+        ratio_cpu = r["tokens_per_cpu_s"] / base["tokens_per_cpu_s"] if base else float("nan")
+        table.append([run, str(r["tokens"]), f"{r['wall_s']:.0f}", f"{r['tokens_per_s']:.1f}", f"{ratio:.2f}",
+                      f"{r['tokens_per_cpu_s']:.1f}", f"{ratio_cpu:.2f}", f"{r['own_last_loss']:.3f}",
+                      f"{r['train_loss']:.3f}", f"{r['val_loss']:.3f}", f"{r['peak_rss_gb']:.2f}",
+                      f"{100 * r['flops'] / r['wall_s'] / peak:.1f}", f"{r['examples_per_micro_batch']:.1f}"])
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    print()
+    for row in table:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+    print(f"\npeak fp32 FLOP/s assumed: {peak / 1e9:.0f} GFLOP/s = {why}")
+    print("train/val loss: mean CE on assistant tokens (same evaluator for every run); own loss: the trainer's last "
+          "logged step loss (TRL default: all tokens).")
+    (tmp / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"raw results: {tmp / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
