@@ -7,6 +7,8 @@ import dagster as dg
 
 from gastown_assets.defs.corpus import assets as corpus_assets
 from gastown_assets.defs.corpus import checks as corpus_checks
+from gastown_assets.defs.intake import assets as intake_assets
+from gastown_assets.defs.intake import checks as intake_checks
 from gastown_assets.defs.models import assets as model_assets
 from gastown_assets.defs.models import checks as model_checks
 from gastown_assets.defs.training import assets as training_assets
@@ -14,6 +16,7 @@ from resources import LineageResource, ScrubberResource, TownResource
 from resources.evaluator import EvaluatorResource
 from resources.exporter import ExporterResource
 from resources.trainer import TrainerResource
+from sensors import all_sensors
 
 corpus_job = dg.define_asset_job(
     "corpus_job", selection=dg.AssetSelection.assets("collected_records", "scrubbed_records", "corpus_version"),
@@ -27,8 +30,9 @@ def build_resources() -> dict:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([corpus_assets, training_assets, model_assets]),
-    asset_checks=dg.load_asset_checks_from_modules([corpus_checks, model_checks]),
+    assets=dg.load_assets_from_modules([corpus_assets, training_assets, model_assets, intake_assets]),
+    asset_checks=dg.load_asset_checks_from_modules([corpus_checks, model_checks, intake_checks]),
     jobs=[corpus_job],
+    sensors=all_sensors,
     resources=build_resources(),
 )

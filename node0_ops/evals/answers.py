@@ -53,6 +53,18 @@ _INLINE = re.compile(r"`([^`\n]+)`")
 _TOOL_NAMES = {"bash", "shell", "run", "run_command", "execute", "exec", "terminal", "run_shell_command", "sh"}
 
 
+_SENTENCE_BREAK = re.compile(r"[a-z0-9)][.!?:]\s+[A-Z]")
+
+
+def _looks_like_prose(line: str) -> bool:
+    """A bare line that reads as a sentence ("git commit failed: the hook reports ... Commit again.")."""
+    text = line.strip()
+    if _SENTENCE_BREAK.search(re.sub(r"(['\"]).*?\1", "", text)):
+        return True
+    last = text.split()[-1] if text.split() else ""
+    return text.endswith(("!", "?", ":", ",")) or (text.endswith(".") and last not in (".", "..") and not last.endswith("/."))
+
+
 def _join_continuations(lines: list[str]) -> list[str]:
     out, buf = [], ""
     for line in lines:
@@ -171,7 +183,7 @@ def extract_commands(text: str) -> list[str]:
         m = _PROMPT.match(line)
         if m and line.lstrip().startswith("$ "):
             cmds.append(m.group(1))
-        elif _BARE.match(line):
+        elif _BARE.match(line) and not _looks_like_prose(line):
             cmds.append(line.strip())
         else:
             for span in _INLINE.findall(line):

@@ -60,7 +60,10 @@ def check_commands(answer: str, args: dict) -> CheckResult:
     if args.get("conventions", True):
         parts["conventions"] = check_conventions(texts, work_tree=args.get("work_tree"),
                                                  allow_rules=tuple(args.get("allow_rules", ()))).errors
-    return _combine(parts, {"commands": [c.text for c in cmds]})
+    res = _combine(parts, {"commands": [c.text for c in cmds]})
+    if not cmds:
+        res.score = 0.0  # validity/convention sub-checks hold vacuously without commands: no credit
+    return res
 
 
 def _describe(matcher: dict) -> str:

@@ -312,6 +312,14 @@ def cmd_jobs(args) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
+def cmd_status(args) -> int:
+    from node0_ops.registry.status import format_status, role_status
+
+    report = role_status(_db(args))
+    _emit(args, report, format_status(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gt-model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--state-dir", dest="state_dir", help="state directory (default: $GASTOWN_FT_HOME)")
@@ -326,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
+    add("status", cmd_status, "per role: active model, eval, drift score, last sensor decision, pending retrain")
     s = add("list", cmd_list, "registered models")
     s.add_argument("--role")
     s.add_argument("--status", choices=MODEL_STATUSES)

@@ -96,3 +96,9 @@ def test_bare_lines_need_to_look_like_commands():
     text = ("make sure the tests pass\nkill the process first\ngt is the Gas Town CLI\n"
             "bd close gt-1 -r done\nUse `tmux kill-session -t gt-x` to stop it, or `gt polecat nuke gastown/x`.")
     assert extract_commands(text) == ["bd close gt-1 -r done", "tmux kill-session -t gt-x", "gt polecat nuke gastown/x"]
+
+
+def test_echoed_prose_is_not_a_command():
+    text = ("git commit failed: the pre-commit hook reports 'src/auth.py:40: F401'. You removed the import. Commit again.\n"
+            "git push is what you run next.\ngit add .\nbd close gt-1 --reason 'Fixed. Done.'")
+    assert extract_commands(text) == ["git add .", "bd close gt-1 --reason 'Fixed. Done.'"]

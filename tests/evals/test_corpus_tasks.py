@@ -65,3 +65,10 @@ def test_matchers():
     assert matches({"any_of": [{"cmd": "bd close"}, {"cmd": "git push", "args": ["origin"]}]}, cmds[1])
     assert not matches({"cmd": "git push", "args": ["main"]}, cmds[1])
     assert matches({"cmd": "bd create", "args": ["Token refresh"], "ordered_args": True}, cmds[0])
+
+
+def test_commands_checker_gives_no_credit_without_commands():
+    args = {"expect": [{"cmd": "gt done"}]}
+    assert run_checker("commands", "I would finish now.", args).score == 0.0
+    half = run_checker("commands", "```bash\ngt done --status NOPE\n```", args)
+    assert not half.passed and 0.0 < half.score < 1.0

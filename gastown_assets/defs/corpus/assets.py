@@ -49,7 +49,8 @@ def scrubbed_records(context: dg.AssetExecutionContext, lineage: LineageResource
     })
 
 
-@dg.asset(group_name=GROUP, deps=[scrubbed_records], kinds={"duckdb", "python"})
+@dg.asset(group_name=GROUP, deps=[scrubbed_records, dg.AssetKey("session_records")], kinds={"duckdb", "python"},
+          automation_condition=dg.AutomationCondition.eager())
 def corpus_version(context: dg.AssetExecutionContext, lineage: LineageResource, town: TownResource) -> dg.MaterializeResult:
     """Role/task-tagged SFT examples and DPO pairs, deduplicated and split by source, as one content-hashed version."""
     summary = pipeline.format_stage(lineage.db(), town_root=str(town.root_path()), out_dir=lineage.artifacts("corpus"))

@@ -85,6 +85,7 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
     base_off, base_on = evaluator.cached_run(_base_gguf(), tasks, label="base", cache_dir=lineage.artifacts("eval"), log=context.log)
     cand_off, cand_on = evaluator.run(gguf, tasks, label=f"node0-{role}", log=context.log)
     ok, reasons = evaluator.thresholds().passes(cand_off, role, base=base_off)
+    label = _prospective_ref(lineage, role)
     report_id = f"{role}-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
     with db.write() as con:
         upsert(con, "eval_reports", [{
@@ -97,7 +98,7 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
     cats = {c: {"base": base_off.by_category.get(c).rate if c in base_off.by_category else None, "candidate": s.rate}
             for c, s in cand_off.by_category.items()}
     return dg.MaterializeResult(metadata={
-        "role": role, "report_id": report_id, "model": f"node0-{role}", "n_cases": len(cand_off.cases),
+        "role": role, "report_id": report_id, "model": label, "n_cases": len(cand_off.cases),
         "overall_score": float(cand_off.overall.rate), "base_overall_score": float(base_off.overall.rate),
         "constrained_score": float(cand_on.overall.rate) if cand_on.cases else 0.0,
         "base_constrained_score": float(base_on.overall.rate) if base_on.cases else 0.0,
@@ -105,6 +106,14 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
         "gate_reasons": dg.MetadataValue.json(reasons), "by_category": dg.MetadataValue.json(cats),
         "base_vs_candidate": dg.MetadataValue.md(compare(base_off, cand_off)),
     })
+
+
+def _prospective_ref(lineage: LineageResource, role: str) -> str:
+    """``NAME@VERSION`` the registry will give this candidate (the next version of the role)."""
+    from node0_ops.registry import store as reg
+
+    nxt = max((m["version"] for m in reg.list_models(reg_db(lineage), role=role)), default=0) + 1
+    return f"{reg.model_name(role, nxt)}@{nxt}"
 
 
 def _versions_md(models: list[dict]) -> str:
