@@ -11,6 +11,7 @@ from gastown_assets.defs.intake import assets as intake_assets
 from gastown_assets.defs.intake import checks as intake_checks
 from gastown_assets.defs.models import assets as model_assets
 from gastown_assets.defs.models import checks as model_checks
+from gastown_assets.defs.serving import assets as serving_assets
 from gastown_assets.defs.training import assets as training_assets
 from resources import LineageResource, ScrubberResource, TownResource
 from resources.evaluator import EvaluatorResource
@@ -30,7 +31,7 @@ def build_resources() -> dict:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([corpus_assets, training_assets, model_assets, intake_assets]),
+    assets=dg.load_assets_from_modules([corpus_assets, training_assets, model_assets, intake_assets, serving_assets]),
     asset_checks=dg.load_asset_checks_from_modules([corpus_checks, model_checks, intake_checks]),
     jobs=[corpus_job],
     sensors=all_sensors,

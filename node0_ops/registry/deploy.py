@@ -120,7 +120,9 @@ def runtime_entry(ref: str, role: str, adapters: list[str], state: str | Path | 
     if adapters:
         args += ["--adapters", ",".join(adapters)]
     args += ["--role", role]
-    entry: dict[str, Any] = {"command": INFERENCE_COMMAND, "args": args, "provider": PROVIDER}
+    entry: dict[str, Any] = {"command": INFERENCE_COMMAND, "args": args, "provider": PROVIDER,
+                             # how Gas Town sees the agent is ready in its tmux pane (§3.3 RuntimeConfig.tmux)
+                             "tmux": {"ready_prompt_prefix": "node0> ", "process_names": ["node0-inference", "python"]}}
     if state:
         entry["env"] = {"GASTOWN_FT_HOME": str(state)}
     return entry

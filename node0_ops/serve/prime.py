@@ -43,7 +43,7 @@ from node0_ops.corpus.schema import ROLES
 from node0_ops.serve.tokens import count_tokens
 
 DEFAULT_BUDGET = 2500
-DEFAULT_K = 16
+DEFAULT_K = 8
 RIG_ROLES = ("witness", "refinery", "polecat", "crew")
 PRIME_DDL = [
     """create table if not exists prime_reports (

@@ -170,3 +170,41 @@ def test_malformed_json_unknown_route_and_method(server):
     r = httpx.get(server.url + "/v1/chat/completions", headers=HDR)
     assert r.status_code == 405
     assert httpx.get(server.url + "/health").status_code == 200
+
+
+def test_http_backend_of_the_agent_uses_the_server(server):
+    from node0_ops.serve.backends import HttpBackend
+
+    backend = HttpBackend(server.url + "/v1", "smol+git-workflow", api_key=KEY, max_tokens=12)
+    try:
+        reply = backend.complete(ASK)
+    finally:
+        backend.close()
+    assert reply.text == server.engine.chat(ASK, stack=(("task-git-workflow", 1.0),), max_tokens=12).text
+    assert reply.usage["completion_tokens"] > 0
+
+
+def test_gastown_role_injects_the_compact_context(server):
+    from starlette.testclient import TestClient
+
+    from node0_ops.serve.app import make_app
+
+    seen = []
+
+    def context_for(role, query):
+        if role not in ("polecat", "witness"):
+            raise ValueError(f"role {role!r} is not a Gas Town role")
+        seen.append((role, query))
+        return f"You are the Gas Town {role}. " + "Always finish with gt done. " * 10
+
+    app = make_app(server.engine, ServeConfig(n_ctx=512, port=0), context_for=context_for)
+    with TestClient(app) as tc:
+        body = {"model": "smol", "messages": ASK, "temperature": 0, "max_tokens": 2}
+        plain = tc.post("/v1/chat/completions", json=body).json()
+        primed = tc.post("/v1/chat/completions", json={**body, "gastown_role": "polecat"}).json()
+        bad = tc.post("/v1/chat/completions", json={**body, "gastown_role": "janitor"})
+    assert seen == [("polecat", ASK[0]["content"])]
+    assert primed["usage"]["prompt_tokens"] > plain["usage"]["prompt_tokens"]
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "gastown_role"
+    r = post(server, {**body, "gastown_role": "polecat"})  # the main server was started without a town
+    assert r.status_code == 400 and "no town context" in r.json()["error"]["message"]

@@ -80,3 +80,15 @@ def test_from_yaml_errors(tmp_path):
         SFTConfig.from_yaml(None, {"packing": "maybe"})
     with pytest.raises(ValueError, match="--lora.r 8"):
         SFTConfig.from_yaml(None, ["lora.r", "8"])
+
+
+def test_shipped_example_configs_load():
+    from pathlib import Path
+
+    import node0_ops.train as pkg
+
+    root = Path(pkg.__file__).parent / "configs"
+    sft = SFTConfig.from_yaml(root / "sft_smollm2.yaml", ["--max-steps", "5"])
+    dpo = DPOConfig.from_yaml(root / "dpo_smollm2.yaml")
+    assert sft.lora.r == 16 and sft.max_steps == 5 and sft.learning_rate == pytest.approx(2e-4)
+    assert dpo.beta == pytest.approx(0.1) and dpo.max_prompt_len == 384
