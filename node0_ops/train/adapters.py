@@ -58,11 +58,26 @@ def qlora_support(device: str) -> tuple[bool, str]:
     return True, "ok"
 
 
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 dot products (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
 def resolve_device(cfg) -> tuple[str, torch.dtype, torch.dtype | None]:
     """``(device, weight_dtype, autocast_dtype_or_None)`` for a config's device/precision.
 
-    auto: CUDA with bf16 weights when present, else CPU fp32. ``precision=bf16`` on CPU keeps fp32
-    weights and runs the forward under bf16 autocast (needs a CPU with bf16 support to pay off).
+    ``auto``: CUDA with bf16 weights when present; on CPU fp32 weights with the forward under bf16
+    autocast when the CPU has native bf16 (:func:`cpu_has_bf16`; ~1.6x faster here, loss within
+    0.1%, LoRA weights, gradients and AdamW states stay fp32), else plain fp32. ``fp32`` forces fp32
+    everywhere; ``bf16`` forces bf16 (weights on CUDA, autocast on CPU).
     """
     from node0_ops.models.base import pick_device
 
@@ -70,18 +85,18 @@ def resolve_device(cfg) -> tuple[str, torch.dtype, torch.dtype | None]:
     autocast = None
     if cfg.precision == "fp32":
         dtype = torch.float32
-    elif cfg.precision == "bf16":
-        if device == "cuda":
-            dtype = torch.bfloat16
-        else:
-            dtype, autocast = torch.float32, torch.bfloat16
+    elif device == "cuda":
+        dtype = torch.bfloat16
+    elif cfg.precision == "bf16" or cpu_has_bf16():
+        dtype, autocast = torch.float32, torch.bfloat16
     return device, dtype, autocast
 
 
 def load_base_model(cfg, device: str | None = None):
     """Load ``(model, tokenizer, base_folder)`` for ``cfg.base`` ready for LoRA training.
 
-    sdpa attention, ``use_cache`` off (needed for packed rows), gradient checkpointing when asked
+    varlen sdpa attention (:mod:`node0_ops.train.varlen_attention`: one causal SDPA call per packed
+    example), ``use_cache`` off (needed for packed rows), gradient checkpointing when asked
     (non-reentrant), 4-bit NF4 weights when ``cfg.quantization == "4bit"``.
 
     Raises:
@@ -91,10 +106,12 @@ def load_base_model(cfg, device: str | None = None):
 
     from node0_ops.models.base import resolve_base
 
+    from node0_ops.train.varlen_attention import register
+
     folder = resolve_base(cfg.base)
     dev, dtype, _ = resolve_device(cfg)
     dev = device or dev
-    kwargs = {"dtype": dtype, "attn_implementation": "sdpa"}
+    kwargs = {"dtype": dtype, "attn_implementation": register()}
     if cfg.quantization == "4bit":
         ok, why = qlora_support(dev)
         if not ok:

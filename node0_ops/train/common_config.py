@@ -44,8 +44,9 @@ class TrainConfigBase:
         save_total_limit: keep this many newest checkpoints (>= 1).
         gradient_checkpointing: recompute activations in backward (less memory, ~1.5x slower).
         device: ``auto`` (cuda when present), ``cpu`` or ``cuda``.
-        precision: ``auto`` (bf16 weights on cuda, fp32 on cpu), ``fp32``, or ``bf16`` (bf16
-            autocast; LoRA weights and optimizer states stay fp32).
+        precision: ``auto`` (bf16 weights on cuda; on cpu bf16 autocast when the CPU has native
+            bf16 (avx512_bf16/amx), else fp32), ``fp32``, or ``bf16``. LoRA weights, gradients and
+            AdamW states stay fp32 in every mode.
         quantization: ``none`` or ``4bit`` (QLoRA, Dettmers et al. 2023; needs bitsandbytes
             with a device it supports, CUDA here; refused otherwise).
         num_threads: torch intra-op threads (None: torch default).

@@ -10,6 +10,11 @@ from node0_ops.train.data import IGNORE, TokenizedExample, build_row
 def tiny_model(impl: str, seed: int = 0):
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from node0_ops.train.varlen_attention import NAME, register
+
+    if impl == NAME:
+        register()
+
     torch.manual_seed(seed)
     cfg = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                       num_key_value_heads=2, vocab_size=300, max_position_embeddings=512)
@@ -27,7 +32,7 @@ def examples(lengths=(7, 23, 5, 40)) -> list[TokenizedExample]:
     return out
 
 
-@pytest.mark.parametrize("impl", ["sdpa", "eager"])
+@pytest.mark.parametrize("impl", ["sdpa", "eager", "gastown_varlen_sdpa"])
 def test_packed_logits_equal_per_example_logits(impl):
     model = tiny_model(impl)
     exs = examples()
@@ -67,3 +72,19 @@ def test_packed_lora_loss_and_grads_equal_per_example_with_label_positions_only(
     g1 = {n: p.grad for n, p in m1.named_parameters() if p.requires_grad}
     g2 = {n: p.grad for n, p in m2.named_parameters() if p.requires_grad}
     assert max((g1[n] - g2[n]).abs().max().item() for n in g1) <= 1e-5
+
+
+def test_varlen_attention_falls_back_for_generation_and_padding():
+    from node0_ops.train.varlen_attention import NAME, segments
+
+    assert segments(torch.tensor([[0, 1, 2, 0, 1, 0]])) == [(0, 3), (3, 5), (5, 6)]
+    model = tiny_model(NAME)
+    ref = tiny_model("sdpa")
+    prompt = torch.tensor([examples()[1].input_ids])
+    with torch.no_grad():
+        assert model.generate(prompt, max_new_tokens=6, do_sample=False).tolist() == \
+            ref.generate(prompt, max_new_tokens=6, do_sample=False).tolist()
+        ids = torch.tensor([examples()[1].input_ids[:10], [0] * 4 + examples()[0].input_ids[:6]])
+        mask = torch.tensor([[1] * 10, [0] * 4 + [1] * 6])
+        a, b = model(input_ids=ids, attention_mask=mask).logits, ref(input_ids=ids, attention_mask=mask).logits
+    assert (a - b)[mask.bool()].abs().max().item() <= 1e-5
