@@ -6,12 +6,14 @@ labels only assistant tokens (content, Hermes ``<tool_call>`` blocks and the clo
 ``text`` examples (continued pre-training) are labelled on every token plus a final EOS.
 
 Packing puts several examples in one row of at most ``max_seq_len`` tokens with
-``position_ids`` restarting at 0 per example and no padding. With ``attention_mask=None`` and
-``use_cache=False``, transformers (``masking_utils.find_packed_sequence_indices``) turns the
-position resets into a block-diagonal causal mask for sdpa/eager attention and into varlen
-``cu_seqlens`` for flash-attention, so no token attends across examples (verified by
-``tests/train/test_packing.py``: packed logits equal per-example logits). Targets are shifted per
-example before concatenation, so no example predicts the next example's first token.
+``position_ids`` restarting at 0 per example and no padding. The trainer's model uses
+:mod:`node0_ops.train.varlen_attention` (one causal SDPA call per example segment); with stock
+sdpa/eager attention, ``attention_mask=None`` and ``use_cache=False``, transformers
+(``masking_utils.find_packed_sequence_indices``) turns the position resets into a block-diagonal
+causal mask instead. Either way no token attends across examples (``tests/train/test_packing.py``:
+packed logits equal per-example logits within 1e-4 for sdpa, eager and varlen). Targets are
+shifted per example before concatenation, so no example predicts the next example's first token,
+and tokens after an example's last label are dropped (they cannot affect any loss term).
 
 Sources: TRL-ready JSONL (``{"messages": [...]}`` or ``{"text": ...}`` per line; a folder with
 ``sft_train.jsonl``/``sft_val.jsonl`` as written by ``node0_ops.corpus.pipeline.write_trl_jsonl``)
