@@ -34,7 +34,8 @@ def test_deploy_to_rig_writes_runtime_config_and_keeps_other_keys(db, make_model
     assert doc["role_agents"] == {"polecat": "node0-polecat", "refinery": "claude-sonnet"}
     assert doc["agents"]["node0-polecat"] == {
         "command": "node0-inference", "provider": "node0", "env": {"GASTOWN_FT_HOME": str(state)},
-        "args": ["--model", "polecat-v1@1", "--adapters", "task-git-workflow", "--role", "polecat"]}
+        "args": ["--model", "polecat-v1@1", "--adapters", "task-git-workflow", "--role", "polecat"],
+        "tmux": {"ready_prompt_prefix": "node0> ", "process_names": ["node0-inference", "python"]}}
     assert {k: v for k, v in doc.items() if k not in ("agents", "role_agents")} == \
            {k: v for k, v in before.items() if k != "role_agents"}
     assert path.read_text().startswith('{\n  "type": "rig-settings",\n  "version": 1,\n')  # 2-space layout kept

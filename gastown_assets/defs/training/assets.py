@@ -8,7 +8,7 @@ import dagster as dg
 from gastown_assets.defs.corpus.assets import corpus_version
 from gastown_assets.defs.corpus.partitions import role_partitions, task_partitions
 from node0_ops.corpus import store
-from resources import LineageResource
+from resources import LineageResource, TownResource
 from resources.trainer import TrainerResource
 
 GROUP = "training"
@@ -61,8 +61,12 @@ def latest_adapter(db, kind: str, role: str | None = None, task: str | None = No
 
 
 @dg.asset(group_name=GROUP, deps=[corpus_version], partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
-def role_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, trainer: TrainerResource) -> dg.MaterializeResult:
+def role_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, trainer: TrainerResource,
+                 town: TownResource) -> dg.MaterializeResult:
     """LoRA adapter trained (SFT) on one role's corpus partitions."""
+    from node0_ops.registry.beads import TrainingJob
+    from node0_ops.registry.schema import registry_db
+
     role = context.partition_key
     db = lineage.db()
     version = _latest_version(db)
@@ -72,8 +76,16 @@ def role_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, tr
         raise dg.Failure(description=f"role {role} has {len(train)} training examples (< {MIN_TRAIN_EXAMPLES}); add sessions/conventions for it",
                          metadata={"corpus_version": version, "n_train": len(train)})
     out = lineage.artifacts("adapters") / f"role-{role}" / f"{version}-{trainer.fingerprint()}"
-    res = trainer.train("role", _chat_only(train), _chat_only(val), out, db_path=str(db.path),
-                        run_meta={"role": role, "corpus_version": version, "state": str(lineage.state())}, log=context.log)
+    # the training job follows the bead lifecycle: bd create -> in_progress -> phase notes -> bd close
+    # (real `bd` when on PATH, else recorded in bead_transitions and printed for replay)
+    with TrainingJob(registry_db(lineage.state()), f"Train {role} role model (LoRA SFT)",
+                     description=f"node0 role adapter for {role} on corpus {version}", cwd=town.root_path(),
+                     echo=context.log.info) as job:
+        job.phase("prepare", corpus_version=version, n_train=len(train), n_val=len(val))
+        res = trainer.train("role", _chat_only(train), _chat_only(val), out, db_path=str(db.path),
+                            run_meta={"role": role, "corpus_version": version, "state": str(lineage.state())}, log=context.log)
+        job.phase("train", run_id=res.run_id, train_loss=float(res.metrics.get("train_loss") or 0.0))
+        job.close(f"adapter trained: {res.run_id}")
     return dg.MaterializeResult(metadata={"role": role, "n_train": len(train), "n_val": len(val), **_result_metadata(res, version)})
 
 

@@ -1,0 +1,60 @@
+"""role_adapter materializes through Dagster (1 step, in-process) with lineage and a training-job bead."""
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from node0_ops.corpus import pipeline, store
+from node0_ops.corpus.scrub import Scrubber
+from resources import LineageResource, ScrubberResource, TownResource
+from resources.trainer import TrainerResource
+
+
+@pytest.fixture(scope="module")
+def corpus_state(tmp_path_factory):
+    from node0_ops.paths import EMBEDDED_TOWN
+
+    base = tmp_path_factory.mktemp("train-assets")
+    town = base / "town"
+    shutil.copytree(EMBEDDED_TOWN, town)
+    state = base / "state"
+    db = store.open_db(state / "lineage.duckdb")
+    pipeline.collect_stage(db, town)
+    pipeline.scrub_stage(db, Scrubber())
+    pipeline.format_stage(db, town_root=str(town), out_dir=state / "artifacts" / "corpus")
+    return state, town
+
+
+def test_role_adapter_asset_trains_records_lineage_and_bead(corpus_state, monkeypatch):
+    from gastown_assets.defs.training.assets import role_adapter
+    from node0_ops.registry.beads import transitions
+    from node0_ops.registry.schema import registry_db
+
+    state, town = corpus_state
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no `bd` on PATH: transitions are recorded for replay
+    trainer = TrainerResource(mode="inprocess", max_steps=1, max_seq_len=128, eval_every=0, checkpoint_every=0,
+                              gradient_accumulation_steps=1, lora_r=4, lora_alpha=8)
+    res = dg.materialize([role_adapter], partition_key="deacon", instance=dg.DagsterInstance.ephemeral(),
+                         resources={"lineage": LineageResource(state_dir=str(state)), "trainer": trainer,
+                                    "town": TownResource(root=str(town), state_dir=str(state)),
+                                    "scrubber": ScrubberResource()})
+    assert res.success
+    md = res.get_asset_materialization_events()[0].materialization.metadata
+    adapter = Path(md["adapter_dir"].value)
+    assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
+    meta = json.loads((adapter / "gastown_adapter.json").read_text())
+    assert meta["corpus_version"] == md["corpus_version"].value
+    db = registry_db(state)
+    run = db.query("select status, role, corpus_version from train_runs where run_id = ?", [md["run_id"].value])[0]
+    assert run == {"status": "completed", "role": "deacon", "corpus_version": meta["corpus_version"]}
+    steps = [t["argv"][:2] for t in transitions(db)]
+    assert steps[0] == ["bd", "create"] and ["bd", "close"] in steps
+    import shlex
+
+    from node0_ops.evals.command_validator import validate
+
+    create = next(t["argv"] for t in transitions(db) if t["argv"][:2] == ["bd", "create"])
+    assert validate(shlex.join(create)).ok
