@@ -7,6 +7,8 @@ Estimate (bytes) for a llama-shaped decoder (read from the base folder's ``confi
     activations  = layers * seq * hidden * FACTOR * bytes(act)        (no gradient checkpointing)
                  = layers * seq * hidden * bytes(act) + seq * hidden * FACTOR * bytes(act)   (with)
     logits       = seq * vocab * 4 * 2                (fp32 logits + their gradient)
+    casts        = n_params * 2                       (CPU bf16 autocast: the bf16 weight copies
+                                                       autograd keeps for the backward pass)
     runtime      = 0.7 GB on CPU (python, torch, transformers), 0.6 GB CUDA context on GPU
 
 ``FACTOR`` = 40 floats per layer x token x hidden unit: calibrated on SmolLM2-135M (seq 512, fp32,
@@ -47,6 +49,7 @@ class MemoryEstimate:
     logits: int
     runtime: int
     total: int
+    casts: int = 0
     free: int | None = None
 
     def to_dict(self) -> dict:
@@ -74,8 +77,11 @@ def model_shape(config: dict) -> dict:
 
 
 def estimate_memory(cfg, model_config: dict, device: str = "cpu", kind: str = "sft",
-                    weight_bytes: float | None = None) -> MemoryEstimate:
-    """Estimate the peak memory of a run (see the module docstring for the formula)."""
+                    weight_bytes: float | None = None, autocast_bf16: bool = False) -> MemoryEstimate:
+    """Estimate the peak memory of a run (see the module docstring for the formula).
+
+    ``autocast_bf16``: the run uses CPU bf16 autocast over fp32 weights (adds the cast copies).
+    """
     s = model_shape(model_config)
     if cfg.quantization == "4bit":
         wb = 0.55
@@ -95,8 +101,9 @@ def estimate_memory(cfg, model_config: dict, device: str = "cpu", kind: str = "s
         acts = int(s["layers"] * per_layer * FACTOR)
     logits = seq * s["vocab"] * 4 * 2
     runtime = RUNTIME_CUDA if device == "cuda" else RUNTIME_CPU
-    total = weights + lora + acts + logits + runtime
-    return MemoryEstimate(weights, lora, acts, logits, runtime, total)
+    casts = int(s["params"] * 2) if autocast_bf16 and device != "cuda" else 0
+    total = weights + lora + acts + logits + runtime + casts
+    return MemoryEstimate(weights, lora, acts, logits, runtime, total, casts=casts)
 
 
 def free_memory(device: str = "cpu") -> int:
@@ -112,8 +119,8 @@ def free_memory(device: str = "cpu") -> int:
     raise RuntimeError("/proc/meminfo has no MemAvailable line; pass free_bytes= explicitly")
 
 
-def _fits(cfg, model_config, device, kind, budget) -> bool:
-    return estimate_memory(cfg, model_config, device, kind).total <= budget
+def _fits(cfg, model_config, device, kind, budget, autocast_bf16=False) -> bool:
+    return estimate_memory(cfg, model_config, device, kind, autocast_bf16=autocast_bf16).total <= budget
 
 
 def check_memory(cfg, base: str | Path | dict, device: str = "cpu", kind: str = "sft",
@@ -127,7 +134,12 @@ def check_memory(cfg, base: str | Path | dict, device: str = "cpu", kind: str = 
         The estimate (with ``free`` filled) when it fits.
     """
     model_config = base if isinstance(base, dict) else json.loads((Path(base) / "config.json").read_text())
-    est = estimate_memory(cfg, model_config, device, kind)
+    ac = False
+    if device != "cuda" and cfg.precision != "fp32":
+        from node0_ops.train.adapters import cpu_has_bf16
+
+        ac = cfg.precision == "bf16" or cpu_has_bf16()
+    est = estimate_memory(cfg, model_config, device, kind, autocast_bf16=ac)
     free = free_memory(device) if free_bytes is None else int(free_bytes)
     est.free = free
     budget = free * HEADROOM
@@ -139,7 +151,7 @@ def check_memory(cfg, base: str | Path | dict, device: str = "cpu", kind: str = 
     fit_seq = None
     while seq > 64:
         seq = max(64, (seq // 2) // 64 * 64 or 64)
-        if _fits(replace(cfg, max_seq_len=seq), model_config, device, kind, budget):
+        if _fits(replace(cfg, max_seq_len=seq), model_config, device, kind, budget, ac):
             fit_seq = seq
             break
     if fit_seq:
@@ -148,13 +160,13 @@ def check_memory(cfg, base: str | Path | dict, device: str = "cpu", kind: str = 
             mid = (lo + hi) // 2 // 64 * 64
             if mid <= lo:
                 break
-            if _fits(replace(cfg, max_seq_len=mid), model_config, device, kind, budget):
+            if _fits(replace(cfg, max_seq_len=mid), model_config, device, kind, budget, ac):
                 lo = mid
             else:
                 hi = mid
         tips.append(f"max_seq_len={lo} fits (--max-seq-len {lo})")
     if not cfg.gradient_checkpointing:
-        if _fits(replace(cfg, gradient_checkpointing=True), model_config, device, kind, budget):
+        if _fits(replace(cfg, gradient_checkpointing=True), model_config, device, kind, budget, ac):
             tips.append("gradient_checkpointing=true fits at the same max_seq_len (--gradient-checkpointing, ~1.5x slower)")
     if device == "cuda" and cfg.quantization != "4bit":
         if _fits(replace(cfg, quantization="4bit"), model_config, device, kind, budget):
