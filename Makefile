@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export DAGSTER_HOME ?= $(STATE)/dagster_home
 
-.PHONY: run test install clean
+.PHONY: run test install chromium clean
 
 .venv/.installed: requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -27,10 +27,14 @@ export DAGSTER_HOME ?= $(STATE)/dagster_home
 
 install: .venv/.installed
 
+# Headless Chromium for the Dagster UI screenshot test (tests/assets/test_ui_screenshot.py); apt-get as root.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || echo "chromium missing: the UI screenshot test will fail (apt-get install -y chromium, or GTFT_SKIP_UI=1 to skip it)"; }
+
 run: install
 	$(PY) -m gastown_assets.main_job
 
-test: install
+test: install chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:
