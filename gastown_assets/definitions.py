@@ -13,10 +13,8 @@ from gastown_assets.defs.models import assets as model_assets
 from gastown_assets.defs.models import checks as model_checks
 from gastown_assets.defs.serving import assets as serving_assets
 from gastown_assets.defs.training import assets as training_assets
-from resources import LineageResource, ScrubberResource, TownResource
-from resources.evaluator import EvaluatorResource
-from resources.exporter import ExporterResource
-from resources.trainer import TrainerResource
+from resources import LineageResource, TownResource
+from resources.settings import configured_resources
 from sensors import all_sensors
 
 corpus_job = dg.define_asset_job(
@@ -25,9 +23,14 @@ corpus_job = dg.define_asset_job(
 
 
 def build_resources() -> dict:
-    """Resources from the environment (GASTOWN_FT_HOME, GT_ROOT)."""
-    return {"lineage": LineageResource(), "town": TownResource(), "scrubber": ScrubberResource(),
-            "trainer": TrainerResource(), "exporter": ExporterResource(), "evaluator": EvaluatorResource()}
+    """Resources from the environment (GASTOWN_FT_HOME, GT_ROOT) and ``<state>/resources.yaml``.
+
+    Raises:
+        ValueError: ``resources.yaml`` is invalid (the message names the file and key).
+    """
+    from node0_ops.paths import state_dir
+
+    return {"lineage": LineageResource(), "town": TownResource(), **configured_resources(state_dir())}
 
 
 defs = dg.Definitions(

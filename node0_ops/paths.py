@@ -93,3 +93,32 @@ def town_root(override: str | os.PathLike | None = None, state: str | os.PathLik
     if not copy.exists():
         shutil.copytree(EMBEDDED_TOWN, copy)
     return copy
+
+
+RESOURCES_FILE = "resources.yaml"
+
+
+def resource_settings(state: str | os.PathLike | None = None) -> dict:
+    """Raw mapping of ``<state>/resources.yaml`` (trainer/exporter/evaluator/scrubber settings; {} when absent).
+
+    Raises:
+        ValueError: the file is not valid YAML or not a mapping (the message names the file).
+    """
+    import yaml
+
+    path = state_dir(state) / RESOURCES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: must be a mapping of resource name -> fields, got {type(data).__name__}")
+    return data
+
+
+def state_thresholds(state: str | os.PathLike | None = None) -> str | None:
+    """The eval thresholds file the state's ``resources.yaml`` names (``evaluator.thresholds_yaml``), or None."""
+    evaluator = resource_settings(state).get("evaluator") or {}
+    return (evaluator.get("thresholds_yaml") or None) if isinstance(evaluator, dict) else None

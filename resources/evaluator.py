@@ -8,13 +8,16 @@ import dagster as dg
 
 
 class EvaluatorResource(dg.ConfigurableResource):
-    """Suite version, generation budget and the thresholds file (empty = the suite's defaults)."""
+    """Suite version, generation budget, the thresholds file (empty = the suite's defaults) and
+    ``limit``: at most this many fixed-suite tasks per category (0 = all; a quick smoke eval, like
+    lm-evaluation-harness ``--limit``)."""
 
     suite: str = "v1"
     max_new_tokens: int = 96
     n_ctx: int = 2048
     thresholds_yaml: str = ""
     max_corpus_tasks: int = 12
+    limit: int = 0
 
     def thresholds(self):
         from node0_ops.evals.eval_config import EvalThresholds
@@ -25,7 +28,15 @@ class EvaluatorResource(dg.ConfigurableResource):
         """The fixed suite plus checkable tasks made from the corpus's test split."""
         from node0_ops.evals import load_suite, tasks_from_corpus
 
-        return load_suite(self.suite) + tasks_from_corpus(test_examples)[: self.max_corpus_tasks]
+        suite = load_suite(self.suite)
+        if self.limit > 0:
+            kept, per_category = [], {}
+            for task in suite:
+                per_category[task.category] = per_category.get(task.category, 0) + 1
+                if per_category[task.category] <= self.limit:
+                    kept.append(task)
+            suite = kept
+        return suite + tasks_from_corpus(test_examples)[: self.max_corpus_tasks]
 
     def run(self, gguf_path: str, tasks, *, label: str, lora_paths: list[str] | None = None, log=None):
         """``(unconstrained_report, constrained_report)`` for one model."""

@@ -33,6 +33,18 @@ class TrainerResource(dg.ConfigurableResource):
     seed: int = 0
     config_yaml: str = ""
 
+    def with_overrides(self, **fields) -> "TrainerResource":
+        """A copy with some fields replaced (per-run config of an asset); empty/zero values are ignored.
+
+        Raises:
+            dg.Failure: a field name this resource does not have.
+        """
+        bad = sorted(set(fields) - set(type(self).model_fields))
+        if bad:
+            raise dg.Failure(description=f"unknown trainer setting {bad[0]!r}; settings: {', '.join(sorted(type(self).model_fields))}")
+        given = {k: v for k, v in fields.items() if v not in (None, "", 0)}
+        return type(self)(**{**self.model_dump(), **given}) if given else self
+
     def _overrides(self, dpo: bool) -> list[str]:
         vals = {"base": self.base, "max-steps": self.dpo_max_steps if dpo else self.max_steps,
                 "max-seq-len": self.max_seq_len, "lora.r": self.lora_r, "lora.lora-alpha": self.lora_alpha,

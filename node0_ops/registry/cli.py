@@ -364,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--override-rollout", action="store_true", help="deploy a role the rollout keeps closed (needs --reason)")
     s.add_argument("--reason")
     s.add_argument("--adapters", help="comma-separated adapter names (default: the model's task adapters)")
-    s.add_argument("--thresholds", help="EvalThresholds YAML (default: the eval suite's thresholds.yaml)")
+    s.add_argument("--thresholds", help="EvalThresholds YAML (default: evaluator.thresholds_yaml of the state's resources.yaml, else the eval suite's thresholds.yaml)")
     s.add_argument("--rollout", help="rollout config file (default: town settings/node0-rollout.yaml, then state dir)")
     s = add("rollback", cmd_rollback, "undo the latest deploy of a role")
     s.add_argument("role")

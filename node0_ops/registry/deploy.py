@@ -13,8 +13,8 @@ into ``<town>/settings/config.json`` (``town=True``) or ``<town>/<rig>/settings/
 
 Gates, in order (each refusal raises :class:`DeployRefused` naming every reason):
 
-1. the model's eval report passes the thresholds (``EvalThresholds.passes``; default the eval
-   suite's ``thresholds.yaml``) -- override: ``force=True`` with a ``reason``;
+1. the model's eval report passes the thresholds (``EvalThresholds.passes``; default the state's
+   ``resources.yaml`` ``evaluator.thresholds_yaml``, else the eval suite's ``thresholds.yaml``) -- override: ``force=True`` with a ``reason``;
 2. the role is open in the progressive rollout (:mod:`.rollout`) -- override:
    ``override_rollout=True`` with a ``reason``.
 
@@ -265,6 +265,10 @@ def deploy(db: LineageDB, name: str, *, town_root: str | Path, rig: str | None =
     town_root = Path(town_root)
     path = settings_path(town_root, rig)
     state = state or db.path.parent
+    if thresholds is None:  # the state's resources.yaml (evaluator.thresholds_yaml), else the suite default
+        from node0_ops.paths import state_thresholds
+
+        thresholds = state_thresholds(state)
 
     active = [m for m in list_models(db, role=role, status="active") if m["name"] != model["name"]]
     ok, gate_reasons = gate(model, role, thresholds, active[0]["eval_report"] if active else None)

@@ -24,10 +24,11 @@ def test_our_three_formulas_pass_and_have_the_planned_shape():
         assert validate_formula(p) == []
     train = tomllib.loads(paths["train-role-model.formula.toml"].read_text())
     assert train["formula"] == "train-role-model" and infer_type(train) == "workflow"
-    assert [s["id"] for s in train["steps"]] == ["prepare", "train", "eval", "export", "register"]
-    assert [s.get("needs", []) for s in train["steps"]] == [[], ["prepare"], ["train"], ["eval"], ["export"]]
+    # the suite scores the exported GGUF the town will serve: export comes before the eval gate
+    assert [s["id"] for s in train["steps"]] == ["prepare", "train", "export", "eval", "register"]
+    assert [s.get("needs", []) for s in train["steps"]] == [[], ["prepare"], ["train"], ["export"], ["eval"]]
     assert train["vars"]["role"]["required"] is True
-    assert {"role", "base_model", "corpus_path", "lora_rank"} <= set(train["vars"])
+    assert {"role", "base_model", "corpus_path", "lora_rank", "max_steps"} <= set(train["vars"])
 
 
 def test_step_commands_name_planned_assets_and_role_partitions():

@@ -16,6 +16,15 @@ POOL = "training"  # dagster.yaml sets every pool's limit to 1: trainings never 
 MIN_TRAIN_EXAMPLES = 4
 
 
+class RoleAdapterConfig(dg.Config):
+    """Per-run overrides of the trainer resource (empty/0 = the resource's value) and an optional data slice."""
+
+    base_model: str = ""
+    lora_rank: int = 0
+    max_steps: int = 0
+    corpus_path: str = ""
+
+
 class TaskAdapterConfig(dg.Config):
     """Which role adapter the task adapter stacks on (trained with it active and frozen)."""
 
@@ -30,7 +39,27 @@ def _latest_version(db) -> str:
 
 
 def _chat_only(rows: list[dict]) -> list[dict]:
-    return [{"messages": r["messages"]} if r["messages"] else {"text": r["text"]} for r in rows]
+    return [{"messages": r["messages"]} if r.get("messages") else {"text": r.get("text") or ""} for r in rows]
+
+
+def _slice_rows(corpus_path: str) -> tuple[list[dict], list[dict]]:
+    """``(train, val)`` chat rows of a ``node0-corpus export`` folder or JSONL file.
+
+    Raises:
+        dg.Failure: the path is missing or has malformed lines (file:line named).
+    """
+    from node0_ops.train.data import DataError, read_jsonl, resolve_jsonl
+
+    try:
+        train_file, val_file = resolve_jsonl(corpus_path, "sft")
+        train, problems = read_jsonl(train_file)
+        val, more = read_jsonl(val_file) if val_file else ([], [])
+    except DataError as exc:
+        raise dg.Failure(description=f"corpus_path: {exc}") from None
+    if problems or more:
+        raise dg.Failure(description=f"corpus_path {corpus_path}: {len(problems + more)} bad lines",
+                         metadata={"problems": dg.MetadataValue.json((problems + more)[:20])})
+    return train, val
 
 
 def _result_metadata(res, version: str) -> dict:
@@ -61,8 +90,8 @@ def latest_adapter(db, kind: str, role: str | None = None, task: str | None = No
 
 
 @dg.asset(group_name=GROUP, deps=[corpus_version], partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
-def role_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, trainer: TrainerResource,
-                 town: TownResource) -> dg.MaterializeResult:
+def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, lineage: LineageResource,
+                 trainer: TrainerResource, town: TownResource) -> dg.MaterializeResult:
     """LoRA adapter trained (SFT) on one role's corpus partitions."""
     from node0_ops.registry.beads import TrainingJob
     from node0_ops.registry.schema import registry_db
@@ -70,8 +99,13 @@ def role_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, tr
     role = context.partition_key
     db = lineage.db()
     version = _latest_version(db)
-    train = store.load_examples(db, version, role=role, split="train")
-    val = store.load_examples(db, version, role=role, split="val")
+    trainer = trainer.with_overrides(base=config.base_model, lora_r=config.lora_rank, max_steps=config.max_steps,
+                                     lora_alpha=2 * config.lora_rank)
+    if config.corpus_path:
+        train, val = _slice_rows(config.corpus_path)
+    else:
+        train = store.load_examples(db, version, role=role, split="train")
+        val = store.load_examples(db, version, role=role, split="val")
     if len(train) < MIN_TRAIN_EXAMPLES:
         raise dg.Failure(description=f"role {role} has {len(train)} training examples (< {MIN_TRAIN_EXAMPLES}); add sessions/conventions for it",
                          metadata={"corpus_version": version, "n_train": len(train)})
