@@ -68,11 +68,10 @@ def main(argv=None) -> int:
     from gastown_assets.defs.models import checks as mc
     from gastown_assets.defs.training import assets as ta
     from gastown_assets.definitions import build_resources
-    from resources.trainer import TrainerResource
 
     resources = build_resources()
     resources["town"] = type(resources["town"])(root=str(root))
-    resources["trainer"] = TrainerResource(max_steps=args.max_steps)
+    resources["trainer"] = resources["trainer"].with_overrides(max_steps=args.max_steps)  # rest from resources.yaml
     role = args.role
     steps = [("2/5 role adapter (LoRA SFT)", [ta.role_adapter], "role_adapter"),
              ("3/5 export (merge, safetensors, GGUF f16/q8_0/q4_k_m, Modelfile)", [ma.exported_model], "exported_model"),

@@ -58,7 +58,12 @@ def load_resource_settings(state: str | Path) -> dict[str, dict]:
             raise ValueError(f"{path}: {name}.{bad[0]} is not a setting; {name} has {', '.join(sorted(known))}")
         try:
             classes[name](**fields)
-        except Exception as exc:  # pydantic ValidationError: say which file
+        except Exception as exc:  # pydantic ValidationError: name the file, the key and the value
+            errors = getattr(exc, "errors", lambda: [])()
+            if errors:
+                e = errors[0]
+                key = ".".join(str(x) for x in e.get("loc", ()))
+                raise ValueError(f"{path}: {name}.{key}={e.get('input')!r}: {e.get('msg')}") from None
             raise ValueError(f"{path}: {name}: {exc}") from None
         out[name] = fields
     return out

@@ -52,6 +52,7 @@ class TrainerResource(dg.ConfigurableResource):
                 "eval-every": self.eval_every, "checkpoint-every": self.checkpoint_every, "seed": self.seed}
         if dpo:
             vals["beta"] = self.dpo_beta
+            vals["max-prompt-len"] = min(384, self.max_seq_len * 3 // 4)  # DPOConfig's 384 at 512, scaled
         out = []
         for k, v in vals.items():
             out += [f"--{k}", str(v)]

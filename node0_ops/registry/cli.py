@@ -15,6 +15,7 @@
     rollout                                  which roles the progressive rollout has opened
     serve-api [--host 127.0.0.1 --port N]    read-only JSON API (GET /models, /models/NAME, /adapters)
     formulas install [--town T] [--force] | formulas list | formulas validate [PATH ...]
+    formulas run NAME --var role=polecat [--dry-run]   (step commands against this town/state)
     jobs [--pending] [--replay]              training-job bead transitions recorded without bd
 
 ``--json`` works on every command (before or after it). Exit status: 0 ok, 1 refused or
@@ -283,12 +284,67 @@ def cmd_formulas(args) -> int:
             text += "\n\n  Locally modified files were kept; rerun with --force to overwrite them."
         _emit(args, rep, text)
         return 0
+    if args.action == "run":
+        return _run_formula(args)
     paths = [Path(p) for p in args.paths] if args.action == "validate" and args.paths else packaged_formulas()
     results = {str(p): validate_formula(p) for p in paths}
     rows = [[f"{T.paint('✓', 'ok') if not e else T.paint('✗', 'fail')} {Path(p).name}", "ok" if not e else "; ".join(e)]
             for p, e in results.items()]
     _emit(args, {"formulas": results}, T.table(["FORMULA", "VALIDATION"], rows, title="Formulas"))
     return 1 if args.action == "validate" and any(results.values()) else 0
+
+
+def _formula_path(town: Path, name: str) -> Path:
+    from node0_ops.registry.formulas import packaged_formulas
+
+    if Path(name).is_file():
+        return Path(name)
+    file = name if name.endswith(".formula.toml") else f"{name}.formula.toml"
+    installed = town / ".beads" / "formulas" / file
+    if installed.is_file():
+        return installed
+    for p in packaged_formulas():
+        if p.name == file:
+            return p
+    raise RegistryError(f"no formula {name!r} in {installed.parent} or ours ({', '.join(p.name for p in packaged_formulas())})")
+
+
+def _run_formula(args) -> int:
+    """``formulas run NAME --var k=v``: the step commands against this town and state (bd lines printed)."""
+    import os
+    import sys
+
+    from node0_ops.paths import dagster_home, state_dir
+    from node0_ops.registry.formula_run import formula_commands, run_formula
+
+    if len(args.paths) != 1:
+        raise RegistryError("formulas run takes one formula name, e.g. gt-model formulas run train-role-model --var role=polecat")
+    town = _town(args)
+    path = _formula_path(town, args.paths[0])
+    given = {}
+    for kv in args.var:
+        if "=" not in kv:
+            raise RegistryError(f"--var {kv!r}: expected NAME=VALUE")
+        k, v = kv.split("=", 1)
+        given[k] = v
+    try:
+        if args.dry_run:
+            cmds = formula_commands(path, given)
+            _emit(args, {"formula": str(path), "commands": [c.__dict__ for c in cmds]},
+                  "\n".join(f"[{c.step}] {'$' if c.kind == 'run' else c.kind + ':'} {c.command}" for c in cmds))
+            return 0
+        state = state_dir(args.state)
+        env = {**os.environ, "GT_ROOT": str(town), "GASTOWN_FT_HOME": str(state),
+               "DAGSTER_HOME": str(dagster_home(state)),
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        results = run_formula(path, given, env=env, echo=None if args.json else print)
+    except ValueError as exc:
+        raise RegistryError(str(exc)) from None
+    failed = [r for r in results if r.returncode]
+    _emit(args, {"formula": str(path), "ran": [{"step": r.command.step, "command": r.command.command,
+                                                "returncode": r.returncode, "seconds": round(r.seconds, 1)} for r in results]},
+          f"{len(results)} commands ran, {'FAILED: ' + failed[0].command.command if failed else 'all succeeded'}")
+    return 1 if failed else 0
 
 
 def cmd_jobs(args) -> int:
@@ -390,9 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--backend", choices=("auto", "starlette", "stdlib"), default="auto")
-    s = add("formulas", cmd_formulas, "install / list / validate our formulas")
-    s.add_argument("action", choices=("install", "list", "validate"))
-    s.add_argument("paths", nargs="*", help="validate: formula files (default: ours)")
+    s = add("formulas", cmd_formulas, "install / list / validate / run our formulas")
+    s.add_argument("action", choices=("install", "list", "validate", "run"))
+    s.add_argument("paths", nargs="*", help="validate: formula files (default: ours); run: one formula name")
+    s.add_argument("--var", action="append", default=[], help="run: formula variable NAME=VALUE (repeatable)")
+    s.add_argument("--dry-run", action="store_true", help="run: print the rendered commands only")
     s.add_argument("--town", default=argparse.SUPPRESS, help="Gas Town root to install into")
     s.add_argument("--force", action="store_true", help="overwrite locally modified formulas")
     s = add("jobs", cmd_jobs, "training-job bead transitions")
