@@ -9,7 +9,6 @@ The default role is deacon: the first stage of the progressive rollout (deacon a
 """
 
 import argparse
-import json
 import sys
 import time
 
@@ -113,13 +112,12 @@ def main(argv=None) -> int:
     else:
         print(f"   not deployed: {_failure_text(res)}")
 
-    ref = model if deployed else model
     print(f"\n== done in {time.perf_counter() - t0:.0f} s")
     print(f"lineage DB:   {lineage_db_path()}")
     print(f"export:       {info['exported_model'].get('export_dir')}")
-    print(f"serve it:     .venv/bin/node0-inference serve --model {ref} --port 8008")
-    print(f"agent:        .venv/bin/node0-inference --model {ref} --role {role}")
-    print(f"registry:     .venv/bin/gt-model list")
+    print(f"serve it:     .venv/bin/node0-inference serve --model {model} --port 8008")
+    print(f"agent:        .venv/bin/node0-inference --model {model} --role {role}")
+    print("registry:     .venv/bin/gt-model list")
     print("browse it:    DAGSTER_HOME=" + str(dagster_home()) + " .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1")
     return 0
 

@@ -28,15 +28,7 @@ class EvaluatorResource(dg.ConfigurableResource):
         """The fixed suite plus checkable tasks made from the corpus's test split."""
         from node0_ops.evals import load_suite, tasks_from_corpus
 
-        suite = load_suite(self.suite)
-        if self.limit > 0:
-            kept, per_category = [], {}
-            for task in suite:
-                per_category[task.category] = per_category.get(task.category, 0) + 1
-                if per_category[task.category] <= self.limit:
-                    kept.append(task)
-            suite = kept
-        return suite + tasks_from_corpus(test_examples)[: self.max_corpus_tasks]
+        return load_suite(self.suite, limit_per_category=self.limit) + tasks_from_corpus(test_examples)[: self.max_corpus_tasks]
 
     def run(self, gguf_path: str, tasks, *, label: str, lora_paths: list[str] | None = None, log=None):
         """``(unconstrained_report, constrained_report)`` for one model."""

@@ -50,3 +50,26 @@ def real_root() -> Path:
             pytest.fail(msg + "; GTFT_REQUIRE_REAL_DATA=1 makes this a failure")
         pytest.skip(msg)
     return REAL_ROOT
+
+
+@pytest.fixture(scope="session")
+def build_corpus():
+    """``build_corpus(base_dir, state_name="state") -> (town, state, corpus_version)``: a copy of the
+    embedded town under ``base_dir`` and a state dir with one corpus version built from it by the
+    pipeline stages (collect, scrub, format)."""
+    import shutil
+
+    from node0_ops.corpus import pipeline, store
+    from node0_ops.corpus.scrub import Scrubber
+    from node0_ops.paths import EMBEDDED_TOWN
+
+    def _build(base: Path, state_name: str = "state") -> tuple[Path, Path, str]:
+        town, state = base / "town", base / state_name
+        shutil.copytree(EMBEDDED_TOWN, town)
+        db = store.open_db(state / "lineage.duckdb")
+        pipeline.collect_stage(db, town)
+        pipeline.scrub_stage(db, Scrubber())
+        summary = pipeline.format_stage(db, town_root=str(town), out_dir=state / "artifacts" / "corpus")
+        return town, state, summary["corpus_version"]
+
+    return _build

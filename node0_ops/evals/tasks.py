@@ -105,8 +105,12 @@ def suite_dir(version: str = "v1") -> Path:
     return path
 
 
-def load_suite(version: str = "v1", *, categories: list[str] | None = None, roles: list[str] | None = None) -> list[EvalTask]:
+def load_suite(version: str = "v1", *, categories: list[str] | None = None, roles: list[str] | None = None,
+               limit_per_category: int = 0) -> list[EvalTask]:
     """All tasks of a suite version, in file then line order, optionally filtered.
+
+    ``limit_per_category`` > 0 keeps the first N tasks of each category (a quick smoke eval, like
+    lm-evaluation-harness ``--limit``).
 
     Raises:
         ValueError: a bad record (file:line named), a duplicate task id or an unknown category.
@@ -133,6 +137,14 @@ def load_suite(version: str = "v1", *, categories: list[str] | None = None, role
         tasks = [t for t in tasks if t.category in categories]
     if roles:
         tasks = [t for t in tasks if t.role in roles]
+    if limit_per_category > 0:
+        kept: dict[str, int] = {}
+        limited = []
+        for t in tasks:
+            kept[t.category] = kept.get(t.category, 0) + 1
+            if kept[t.category] <= limit_per_category:
+                limited.append(t)
+        tasks = limited
     return tasks
 
 

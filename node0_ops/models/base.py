@@ -102,6 +102,22 @@ def _sha_file(path: Path, n: int = 12) -> str:
     return h.hexdigest()[:n]
 
 
+def base_gguf(spec: str | None = None, state: str | os.PathLike | None = None) -> tuple[Path, bool]:
+    """GGUF file of a base spec, for llama.cpp side-by-side evals: ``(path, exact)``.
+
+    A ``.gguf`` path is itself and a preset is its packaged GGUF (``exact=True``); an HF folder
+    has no GGUF, so the default preset's is returned with ``exact=False``.
+
+    Raises:
+        see :func:`preset_gguf`.
+    """
+    if spec and str(spec).endswith(".gguf"):
+        return Path(spec), True
+    if spec and spec not in PRESETS:
+        return preset_gguf(DEFAULT_BASE, state), False
+    return preset_gguf(spec or DEFAULT_BASE, state), True
+
+
 def resolve_base(spec: str = DEFAULT_BASE, state: str | os.PathLike | None = None) -> Path:
     """Return a local HF folder for ``spec`` (preset, ``.gguf`` path or HF folder), converting once.
 

@@ -19,6 +19,7 @@ Usage::
 import os
 import re
 import subprocess
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,8 +135,6 @@ def run_formula(path: str | os.PathLike, variables: dict[str, str] | None = None
     Raises:
         ValueError: see :func:`formula_commands`.
     """
-    import time
-
     results = []
     for c in formula_commands(path, variables):
         if c.kind != "run":

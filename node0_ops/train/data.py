@@ -327,6 +327,21 @@ def resolve_jsonl(path: str | Path, kind: str = "sft") -> tuple[Path, Path | Non
     return p, None
 
 
+def read_slice(path: str | Path, kind: str = "sft") -> tuple[list[dict], list[dict]]:
+    """``(train, val)`` rows of a ``node0-corpus export`` folder or one JSONL file (val ``[]``).
+
+    Raises:
+        DataError: the path is missing, or has malformed lines (every ``file:line: reason`` named).
+    """
+    train_file, val_file = resolve_jsonl(path, kind)
+    train, problems = read_jsonl(train_file)
+    val, more = read_jsonl(val_file) if val_file else ([], [])
+    if problems or more:
+        bad = problems + more
+        raise DataError(f"{path}: {len(bad)} bad lines: " + "; ".join(bad[:10]))
+    return train, val
+
+
 def load_examples_db(db, corpus_version: str, *, role: str | None = None, task: str | None = None,
                      split: str | None = None) -> list[dict]:
     """Example rows of a corpus version from the lineage DB ``examples`` table.

@@ -1,30 +1,18 @@
 """role_adapter materializes through Dagster (1 step, in-process) with lineage and a training-job bead."""
 
 import json
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from node0_ops.corpus import pipeline, store
-from node0_ops.corpus.scrub import Scrubber
 from resources import LineageResource, ScrubberResource, TownResource
 from resources.trainer import TrainerResource
 
 
 @pytest.fixture(scope="module")
-def corpus_state(tmp_path_factory):
-    from node0_ops.paths import EMBEDDED_TOWN
-
-    base = tmp_path_factory.mktemp("train-assets")
-    town = base / "town"
-    shutil.copytree(EMBEDDED_TOWN, town)
-    state = base / "state"
-    db = store.open_db(state / "lineage.duckdb")
-    pipeline.collect_stage(db, town)
-    pipeline.scrub_stage(db, Scrubber())
-    pipeline.format_stage(db, town_root=str(town), out_dir=state / "artifacts" / "corpus")
+def corpus_state(tmp_path_factory, build_corpus):
+    town, state, _ = build_corpus(tmp_path_factory.mktemp("train-assets"))
     return state, town
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from node0_ops.corpus import pipeline, store
-from node0_ops.paths import EMBEDDED_TOWN
+from node0_ops.corpus import store
 from resources import LineageResource, ScrubberResource, TownResource
 
 
@@ -27,19 +26,9 @@ class Baseline:
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory) -> Baseline:
+def baseline(tmp_path_factory, build_corpus) -> Baseline:
     """The sample town and a state dir with one corpus version built from it."""
-    from node0_ops.corpus.scrub import Scrubber
-
-    base = tmp_path_factory.mktemp("sensors")
-    town = base / "town"
-    shutil.copytree(EMBEDDED_TOWN, town)
-    state = base / "state0"
-    db = store.open_db(state / "lineage.duckdb")
-    pipeline.collect_stage(db, town)
-    pipeline.scrub_stage(db, Scrubber())
-    summary = pipeline.format_stage(db, town_root=str(town), out_dir=state / "artifacts" / "corpus")
-    return Baseline(town, state, summary["corpus_version"])
+    return Baseline(*build_corpus(tmp_path_factory.mktemp("sensors"), "state0"))
 
 
 @dataclass

@@ -157,3 +157,27 @@ def test_trailing_unlabelled_tokens_are_trimmed(tokenizer):
     full = tokenize_chat(msgs, tokenizer)
     assert len(exs[0]) < len(full) and exs[0].labels[-1] != IGNORE
     assert tokenizer.decode(exs[0].input_ids).endswith("b<|im_end|>")
+
+
+def test_read_slice_reads_an_export_folder_and_names_bad_lines(tmp_path):
+    from node0_ops.train.data import read_slice
+
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "bd ready"}]}
+    (tmp_path / "sft_train.jsonl").write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    (tmp_path / "sft_val.jsonl").write_text(json.dumps(row) + "\n")
+    train, val = read_slice(tmp_path)
+    assert [r["messages"] for r in train + val] == [row["messages"]] * 3
+    (tmp_path / "sft_val.jsonl").write_text("{not json\n")
+    with pytest.raises(DataError, match=r"1 bad lines: .*sft_val.jsonl:1: invalid JSON"):
+        read_slice(tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        read_slice(tmp_path / "missing.jsonl")
+
+
+def test_base_gguf_of_presets_gguf_paths_and_hf_folders(tmp_path):
+    from node0_ops.models.base import DEFAULT_BASE, base_gguf, preset_gguf
+
+    assert base_gguf("smollm2-135m") == (preset_gguf("smollm2-135m"), True)
+    assert base_gguf(None) == (preset_gguf(DEFAULT_BASE), True)
+    assert base_gguf(str(tmp_path / "m.gguf")) == (tmp_path / "m.gguf", True)
+    assert base_gguf(str(tmp_path)) == (preset_gguf(DEFAULT_BASE), False)  # HF folder: no GGUF of its own

@@ -2,7 +2,6 @@
 
 import datetime as _dt
 import json
-from pathlib import Path
 
 import dagster as dg
 
@@ -36,20 +35,16 @@ def _need_adapter(db, role: str) -> str:
     return path
 
 
-def _base_gguf(base: str | None = None, log=None) -> str:
-    """GGUF of the base model the candidate was trained from (a preset or a ``.gguf`` path)."""
-    from node0_ops.models.base import DEFAULT_BASE, PRESETS, preset_gguf
+def _base_gguf(adapter_dir: str, log) -> str:
+    """GGUF of the base model the candidate's adapter was trained from."""
+    from node0_ops.models.base import DEFAULT_BASE, base_gguf
+    from node0_ops.train.adapters import read_metadata
 
-    if base and base.endswith(".gguf"):
-        return base
-    if base and base not in PRESETS and log is not None:
-        log.warning(f"base {base} is an HF folder: comparing with the default base {DEFAULT_BASE}")
-    return str(preset_gguf(base if base in PRESETS else DEFAULT_BASE))
-
-
-def _adapter_base(adapter_dir: str | None) -> str | None:
-    meta = Path(adapter_dir or "") / "gastown_adapter.json"
-    return json.loads(meta.read_text()).get("base") if meta.is_file() else None
+    base = read_metadata(adapter_dir).get("base")
+    path, exact = base_gguf(base)
+    if not exact:
+        log.warning(f"base {base} is an HF folder without a GGUF: comparing with the default base {DEFAULT_BASE}")
+    return str(path)
 
 
 @dg.asset(group_name=GROUP, deps=[role_adapter], partitions_def=role_partitions, kinds={"gguf", "safetensors"})
@@ -58,7 +53,9 @@ def exported_model(context: dg.AssetExecutionContext, lineage: LineageResource, 
     role = context.partition_key
     db = lineage.db()
     adapter = _need_adapter(db, role)
-    meta = json.loads((Path(adapter) / "gastown_adapter.json").read_text())
+    from node0_ops.train.adapters import read_metadata
+
+    meta = read_metadata(adapter)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     out = lineage.artifacts("exports") / role / stamp
     res = exporter.export([adapter], out, name=f"node0-{role}", base=meta.get("base"),
@@ -94,7 +91,7 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
     gguf = result["ggufs"].get("q4_k_m") or next(iter(result["ggufs"].values()))
     version = store.latest_corpus_version(db)
     tasks = evaluator.tasks(store.load_examples(db, version, role=role, split="test") if version else [])
-    base_gguf = _base_gguf(_adapter_base(db.scalar("select adapter_dir from exports where export_dir = ?", [export_dir])), context.log)
+    base_gguf = _base_gguf(db.scalar("select adapter_dir from exports where export_dir = ?", [export_dir]), context.log)
     base_off, base_on = evaluator.cached_run(base_gguf, tasks, label="base", cache_dir=lineage.artifacts("eval"), log=context.log)
     cand_off, cand_on = evaluator.run(gguf, tasks, label=f"node0-{role}", log=context.log)
     ok, reasons = evaluator.thresholds().passes(cand_off, role, base=base_off)

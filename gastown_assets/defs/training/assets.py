@@ -43,23 +43,13 @@ def _chat_only(rows: list[dict]) -> list[dict]:
 
 
 def _slice_rows(corpus_path: str) -> tuple[list[dict], list[dict]]:
-    """``(train, val)`` chat rows of a ``node0-corpus export`` folder or JSONL file.
-
-    Raises:
-        dg.Failure: the path is missing or has malformed lines (file:line named).
-    """
-    from node0_ops.train.data import DataError, read_jsonl, resolve_jsonl
+    """``(train, val)`` of a ``node0-corpus export`` slice; ``dg.Failure`` naming bad lines."""
+    from node0_ops.train.data import DataError, read_slice
 
     try:
-        train_file, val_file = resolve_jsonl(corpus_path, "sft")
-        train, problems = read_jsonl(train_file)
-        val, more = read_jsonl(val_file) if val_file else ([], [])
+        return read_slice(corpus_path, "sft")
     except DataError as exc:
         raise dg.Failure(description=f"corpus_path: {exc}") from None
-    if problems or more:
-        raise dg.Failure(description=f"corpus_path {corpus_path}: {len(problems + more)} bad lines",
-                         metadata={"problems": dg.MetadataValue.json((problems + more)[:20])})
-    return train, val
 
 
 def _result_metadata(res, version: str) -> dict:
