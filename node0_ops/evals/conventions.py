@@ -66,12 +66,14 @@ _TMUX_OPTS_WITH_VALUE = {"-L", "-S", "-f", "-T", "-c"}
 _GIT_OPTS_WITH_VALUE = {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path"}
 
 
-def _short_cluster_has(word: str, letter: str) -> bool:
+def short_cluster_has(word: str, letter: str) -> bool:
+    """True when ``word`` is a short-option cluster (``-xyz``, not ``--long``) holding ``letter``."""
     return word.startswith("-") and not word.startswith("--") and letter in word[1:]
 
 
-def _git_sub(words: list[str]) -> tuple[str, list[str], list[str]]:
-    """(subcommand, its args, global -c values) of a git command."""
+def git_sub(words: list[str]) -> tuple[str, list[str], list[str]]:
+    """(subcommand, its args, global ``-c`` values) of a git command; skips global options, with the
+    value of those that take one (``-C``, ``-c``, ``--git-dir``, ``--work-tree``, ``--namespace``, ``--exec-path``)."""
     i, configs = 1, []
     while i < len(words) and words[i].startswith("-"):
         w = words[i]
@@ -86,6 +88,10 @@ def _git_sub(words: list[str]) -> tuple[str, list[str], list[str]]:
     if i >= len(words):
         return "", [], configs
     return words[i], words[i + 1:], configs
+
+
+_short_cluster_has = short_cluster_has  # old private names, kept for callers
+_git_sub = git_sub
 
 
 def _tmux_sub(words: list[str]) -> str:

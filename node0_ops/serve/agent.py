@@ -70,7 +70,10 @@ def run_command(command: str, cwd: str, timeout_s: float, max_chars: int) -> tup
         out, _ = proc.communicate(timeout=timeout_s)
         code: int | None = proc.returncode
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the group exited between the timeout and the kill
+            pass
         out, _ = proc.communicate()
         out += f"\n[timed out after {timeout_s:g} s; process group killed]".encode()
         code = None

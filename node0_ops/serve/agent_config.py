@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 
 from node0_ops.corpus.schema import ROLES
+from node0_ops.serve.prime import DEFAULT_BUDGET
 
 PROMPT = "node0> "
 
@@ -36,7 +37,7 @@ class AgentConfig:
     output_chars: int = 4000
     extra_allowed: tuple[str, ...] = ()
     use_rag: bool = True
-    budget_tokens: int = 2500
+    budget_tokens: int = DEFAULT_BUDGET
     prompt: str = PROMPT
 
     def __post_init__(self):

@@ -280,6 +280,8 @@ def cmd_agent(args) -> int:
 
 
 def agent_parser() -> argparse.ArgumentParser:
+    from node0_ops.serve.prime import DEFAULT_BUDGET
+
     p = argparse.ArgumentParser(prog="node0-inference", description=__doc__.split("\n\n")[0],
                                 epilog="subcommands: serve, prime, index (node0-inference SUBCOMMAND --help)")
     _add_model_args(p, "or --model-path, or --backend echo-script")
@@ -297,7 +299,8 @@ def agent_parser() -> argparse.ArgumentParser:
     p.add_argument("--command-timeout", type=float, default=60.0, help="seconds per command (default 60)")
     p.add_argument("--allow", action="append", default=[], metavar="PROG", help="also allow this program; repeat")
     p.add_argument("--no-rag", action="store_true", help="no retrieval: role card and directives only")
-    p.add_argument("--budget", type=int, default=2500, help="context budget in tokens (default 2500)")
+    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
+                   help=f"context budget in tokens (default {DEFAULT_BUDGET})")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the context, load nothing, exit")
     p.add_argument("--print-context", action="store_true", help="print the system context and exit")
     p.add_argument("prompt", nargs="?", help="first message (Gas Town prompt_mode=arg)")
@@ -318,11 +321,13 @@ def sub_parser(name: str) -> argparse.ArgumentParser:
         p.add_argument("--dry-run", action="store_true", help="print the resolved model and settings, exit")
         p.set_defaults(func=cmd_serve)
     elif name == "prime":
+        from node0_ops.serve.prime import DEFAULT_BUDGET
+
         p.description = "print a role's compact context (role card + directives + retrieved town chunks)"
         p.add_argument("--role", required=True, help="Gas Town role")
         p.add_argument("--query", help="what the context is for (default: the role's duties and nudge)")
         p.add_argument("--rig", help="rig of a rig role (default: from the prime capture or the first rig)")
-        p.add_argument("--budget", type=int, default=2500, help="token budget (default 2500)")
+        p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help=f"token budget (default {DEFAULT_BUDGET})")
         p.add_argument("--no-rag", action="store_true", help="role card and directives only")
         p.add_argument("--report", action="store_true", help="compare with the full prime and record prime_reports")
         p.add_argument("--json", action="store_true", help="JSON output")

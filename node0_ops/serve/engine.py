@@ -24,6 +24,7 @@ Usage::
 
 import ctypes
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -218,12 +219,10 @@ def lower_integer_bounds(schema):
         lo = out.get("minimum", None)
         hi = out.get("maximum", None)
         if isinstance(out.get("exclusiveMinimum"), (int, float)) and not isinstance(out["exclusiveMinimum"], bool):
-            lo = int(out["exclusiveMinimum"]) + 1
+            lo = math.floor(out["exclusiveMinimum"]) + 1  # smallest integer > x (also for fractions/negatives)
         if isinstance(out.get("exclusiveMaximum"), (int, float)) and not isinstance(out["exclusiveMaximum"], bool):
-            hi = -int(-out["exclusiveMaximum"]) - 1
+            hi = math.ceil(out["exclusiveMaximum"]) - 1  # largest integer < x
         if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 <= hi - lo < MAX_ENUM_RANGE:
-            import math
-
             values = list(range(math.ceil(lo), math.floor(hi) + 1))
             for key in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
                 out.pop(key, None)

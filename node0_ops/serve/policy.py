@@ -27,6 +27,7 @@ import posixpath
 from dataclasses import dataclass, field
 
 from node0_ops.evals.checks import find_forbidden, find_raw_shell
+from node0_ops.evals.conventions import git_sub, short_cluster_has
 from node0_ops.evals.shell import split_commands
 
 TOOLS = ("gt", "bd", "git")
@@ -68,20 +69,12 @@ class Decision:
         return "refused: " + "; ".join(f"{r}: {m}" for r, m in zip(self.rules, self.reasons))
 
 
-def _git_sub(words: list[str]) -> tuple[str, list[str]]:
-    i = 1
-    while i < len(words) and words[i].startswith("-"):
-        i += 2 if words[i] in ("-C", "-c", "--git-dir", "--work-tree") else 1
-    return (words[i], words[i + 1:]) if i < len(words) else ("", [])
-
-
 def _git_rules(words: list[str]) -> list[str]:
-    sub, args = _git_sub(words)
-    short = "".join(a[1:] for a in args if a.startswith("-") and not a.startswith("--"))
+    sub, args, _ = git_sub(words)
     out = []
     if sub == "reset" and "--hard" in args:
         out.append("git_reset_hard")
-    if sub == "clean" and ("--force" in args or "f" in short):
+    if sub == "clean" and ("--force" in args or any(short_cluster_has(a, "f") for a in args)):
         out.append("git_clean_force")
     if sub == "branch" and ("-D" in args or ("--delete" in args and "--force" in args)):
         out.append("git_branch_delete")
@@ -136,8 +129,8 @@ class CommandPolicy:
                     add(rule, AGENT_RULES[rule])
             if prog == "find" and _FIND_WRITES & set(words[1:]):
                 add("find_writes", AGENT_RULES["find_writes"])
-            if prog == "sed" and any(w == "--in-place" or w.startswith("--in-place=") or
-                                     (w.startswith("-") and not w.startswith("--") and "i" in w) for w in words[1:]):
+            if prog == "sed" and any(w == "--in-place" or w.startswith("--in-place=") or short_cluster_has(w, "i")
+                                     for w in words[1:]):
                 add("sed_in_place", AGENT_RULES["sed_in_place"])
             for op, target in seg.redirects:
                 if op.strip("&0123456789") in (">", ">>", ">|") and target not in ("/dev/null", "&1", "&2", "1", "2"):

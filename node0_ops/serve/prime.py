@@ -44,7 +44,6 @@ from node0_ops.serve.tokens import count_tokens
 
 DEFAULT_BUDGET = 2500
 DEFAULT_K = 8
-RIG_ROLES = ("witness", "refinery", "polecat", "crew")
 PRIME_DDL = [
     """create table if not exists prime_reports (
         report_id varchar primary key, ts timestamp, town_root varchar, role varchar, rig varchar,
@@ -111,6 +110,9 @@ def rigs(town_root: Path) -> list[str]:
 
 def default_rig(town_root: Path, role: str) -> str | None:
     """Rig used for a rig role (module docstring); None for town roles or a town without rigs."""
+    # imported here: node0_ops.registry.deploy pulls in duckdb (~0.2 s), too much for importing prime
+    from node0_ops.registry.deploy import RIG_ROLES
+
     if role not in RIG_ROLES:
         return None
     capture = Path(town_root) / "logs" / "prime" / f"{role}.txt"

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from node0_ops.corpus.examples_beads import latest_per_id
+
 CHUNK_CHARS = 900
 RECENT_SESSIONS = 20
 ROLE_KINDS = ("role_template", "role_config", "prime_output")
@@ -162,7 +164,7 @@ def chunk_records(records, town_root: Path, *, recent_sessions: int = RECENT_SES
     """Records of :func:`collect_town` -> chunks (module docstring table). Ids are stable per source."""
     town = Path(town_root)
     chunks: list[Chunk] = []
-    beads: dict[str, tuple[str, object]] = {}
+    bead_rows = []
     sessions = []
 
     def add(rec, kind: str, title: str, texts: list[str], role: str | None = None) -> None:
@@ -176,11 +178,7 @@ def chunk_records(records, town_root: Path, *, recent_sessions: int = RECENT_SES
     for rec in records:
         p, kind = rec.payload, rec.kind
         if kind == "beads_issue":
-            if p.get("tombstone") or p.get("ephemeral") or not p.get("id"):
-                continue
-            prev = beads.get(p["id"])
-            if prev is None or str(p.get("updated_at") or "") >= prev[0]:
-                beads[p["id"]] = (str(p.get("updated_at") or ""), rec)
+            bead_rows.append(rec)
         elif kind in ("formula", "formula_overlay"):
             add(rec, kind, f"formula {p.get('name')}", split_text(_formula_text(p), max_chars))
         elif kind == "settings":
@@ -195,7 +193,11 @@ def chunk_records(records, town_root: Path, *, recent_sessions: int = RECENT_SES
         elif kind == "transcript":
             text, ts = _session_summary(p)
             sessions.append((ts, rec, text))
-    for _, rec in sorted(beads.values(), key=lambda v: v[1].payload["id"]):
+    # newest row per bead id first, then drop deleted/ephemeral ones (a bead whose newest row is a
+    # tombstone stays deleted instead of coming back from an older export)
+    beads = [r for r in latest_per_id(bead_rows) if isinstance(r.payload, dict) and r.payload.get("id")
+             and not r.payload.get("tombstone") and not r.payload.get("ephemeral")]
+    for rec in sorted(beads, key=lambda r: r.payload["id"]):
         add(rec, "bead", f"bead {rec.payload['id']}", [_bead_text(rec.payload)])
     for ts, rec, text in sorted(sessions, key=lambda s: s[0], reverse=True)[:recent_sessions]:
         add(rec, "session", f"session {rec.payload.get('session_id')}", [text], rec.provenance.role)

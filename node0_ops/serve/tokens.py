@@ -19,8 +19,12 @@ def _tokenizer(path: str):
     return Tokenizer.from_file(path)
 
 
+@lru_cache(maxsize=4)
 def tokenizer_path(base: str | None = None) -> Path:
     """``tokenizer.json`` of the base model folder (default preset ``smollm2-135m``).
+
+    Cached per ``base``: :func:`~node0_ops.models.base.resolve_base` hashes the whole GGUF (~90 ms),
+    too slow for every :func:`count_tokens` call. Failures are not cached.
 
     Raises:
         FileNotFoundError: the base folder has no ``tokenizer.json`` or the base is not installed.

@@ -311,3 +311,75 @@ def test_agent_structured_calls_and_context_overflow(tmp_path):
     agent.turn("third")
     assert [m["content"] for m in agent.history] == ["second", "ok", "third", "ok"]  # first turn dropped
     assert max(backend.sizes) <= 4 and "ok" in out.getvalue()
+
+
+# ----------------------------------------------------------------------------- review mends
+
+
+@pytest.mark.parametrize("command", ["git --namespace x reset --hard", "git --exec-path /tmp reset --hard HEAD"])
+def test_policy_git_global_options_with_values_do_not_hide_the_subcommand(command, tmp_path):
+    plain, hidden = CommandPolicy(tmp_path).check("git reset --hard"), CommandPolicy(tmp_path).check(command)
+    assert not plain.allowed and not hidden.allowed, hidden.message
+    assert hidden.rules == plain.rules == ["git_reset_hard"]
+
+
+def test_fractional_exclusive_integer_bounds():
+    from node0_ops.serve.engine import lower_integer_bounds
+
+    assert lower_integer_bounds({"type": "integer", "minimum": 1, "exclusiveMaximum": 3.5}) == {"enum": [1, 2, 3]}
+    assert lower_integer_bounds({"type": "integer", "exclusiveMinimum": -0.5, "maximum": 2}) == {"enum": [0, 1, 2]}
+    assert lower_integer_bounds({"type": "integer", "exclusiveMinimum": -2.5, "exclusiveMaximum": -0.5}) == \
+        {"enum": [-2, -1]}
+
+
+def test_bead_whose_newest_row_is_a_tombstone_stays_deleted(tmp_path):
+    from node0_ops.corpus.schema import Provenance, Record
+    from node0_ops.serve.rag import chunk_records
+
+    def row(line, **payload):
+        prov = Provenance(str(tmp_path / ".beads" / "issues.jsonl"), "0" * 64, line=line, source_kind="beads")
+        return Record("beads_issue", f"bead:{payload.get('id')}", {"status": "open", "title": "t", **payload}, prov)
+
+    records = [row(1, id="gt-1", updated_at="2025-01-01T00:00:00Z", title="old live row"),
+               row(2, id="gt-1", updated_at="2025-01-02T00:00:00Z", tombstone=True),
+               row(3, id="gt-2", updated_at="2025-01-03T00:00:00Z", title="v2"),
+               row(4, id="gt-2", updated_at="2025-01-01T00:00:00Z", title="v1"),
+               row(5, id="gt-3", ephemeral=True), row(6, title="no id")]
+    beads = {c.metadata["title"]: c.text for c in chunk_records(records, tmp_path) if c.metadata["kind"] == "bead"}
+    assert list(beads) == ["bead gt-2"] and ": v2" in beads["bead gt-2"]
+
+
+def test_tokenizer_path_resolves_the_base_once(tmp_path, monkeypatch):
+    import node0_ops.models.base as base
+    from node0_ops.serve.tokens import tokenizer_path
+
+    (tmp_path / "tokenizer.json").write_text("{}")
+    calls = []
+    monkeypatch.setattr(base, "resolve_base", lambda spec: calls.append(spec) or tmp_path)
+    tokenizer_path.cache_clear()
+    try:
+        assert tokenizer_path("fake-base") == tokenizer_path("fake-base") == tmp_path / "tokenizer.json"
+        assert calls == ["fake-base"]
+    finally:
+        tokenizer_path.cache_clear()
+
+
+def test_command_timeout_survives_an_already_gone_process_group(tmp_path, monkeypatch):
+    import os
+
+    from node0_ops.serve.agent import run_command
+
+    def gone(pid, sig):
+        raise ProcessLookupError(pid)
+
+    monkeypatch.setattr(os, "killpg", gone)
+    out, code = run_command("sleep 0.5", str(tmp_path), timeout_s=0.05, max_chars=1000)
+    assert code is None and "timed out" in out
+
+
+def test_budget_default_comes_from_prime(tmp_path):
+    from node0_ops.serve.cli import agent_parser, sub_parser
+    from node0_ops.serve.prime import DEFAULT_BUDGET
+
+    assert AgentConfig(work_tree=str(tmp_path)).budget_tokens == DEFAULT_BUDGET
+    assert agent_parser().get_default("budget") == sub_parser("prime").get_default("budget") == DEFAULT_BUDGET
