@@ -183,6 +183,7 @@ def child(args) -> dict:
         from trl import SFTTrainer
 
         from node0_ops.train.chat_template import chat_template, normalize_messages
+        from node0_ops.train.varlen_attention import segments
 
         tok.chat_template = chat_template()
         ds = Dataset.from_list([{"messages": normalize_messages(r["messages"])} for r in train_rows])
@@ -202,9 +203,7 @@ def child(args) -> dict:
             out = collate(batch)
             if len(seen) < args.steps * args.accum:
                 if "position_ids" in out and "attention_mask" not in out:
-                    pos = out["position_ids"][0].tolist()
-                    starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
-                    seen.append([b - a for a, b in zip(starts, starts[1:])])
+                    seen.append([e - s for s, e in segments(out["position_ids"][0])])
                 else:
                     seen.append([int(m.sum()) for m in out["attention_mask"]])
             return out

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from node0_ops.corpus.schema import ROLES, stable_id
-from node0_ops.corpus.store import file_history
+from node0_ops.corpus.store import file_history, latest_corpus_version
 from node0_ops.drift.baseline import (Baseline, baseline_hashes, example_counts, role_baselines,
                                      role_example_totals)
 from node0_ops.drift.decisions import Decision
@@ -133,7 +133,7 @@ def evaluate_drift(db: LineageDB, town_root: str | os.PathLike, current: Mapping
     if cursor.initialized and cursor.seen == current:
         return DriftTick(False, {}, [], [], {}, cursor, "no watched file changed since the last tick")
 
-    latest = db.scalar("select corpus_version from corpus_versions order by created_at desc limit 1")
+    latest = latest_corpus_version(db)
     if latest is None:   # nothing was trained on anything yet: the first corpus build is the operator's job
         return DriftTick(False, {}, [], [], {}, cursor, "no corpus version yet: materialize corpus_version first")
     baselines = role_baselines(db, roles)

@@ -465,7 +465,7 @@ BD_TABLE: dict[str, tuple] = {
     'mol last-activity': ('<molecule-id>', ''),
     'mol pour': ('<proto-id>', 'assignee= attach=strings attach-type= dry-run var=array'),
     'mol progress': ('[molecule-id]', ''),
-    'mol ready': ('--gated', ''),
+    'mol ready': ('--gated', 'gated'),
     'mol seed': ('<formula-name>', 'var=array'),
     'mol show': ('<molecule-id>', 'p/parallel'),
     'mol squash': ('<molecule-id>', 'dry-run keep-children summary='),
@@ -763,15 +763,10 @@ def parse_usage(usage: str) -> tuple[Positional, ...]:
     return tuple(out)
 
 
-_USAGE_FLAG = re.compile(r"--([a-z][a-z0-9-]*)(=?<[^>]*>| <[^>]*>)?")
-
-
 def _make(tool: str, path: tuple[str, ...], entry: tuple) -> CommandSpec:
     usage, flag_text = entry[0], entry[1]
     aliases = tuple(entry[2]) if len(entry) > 2 else ()
     flags, is_open = parse_flag_table(flag_text)
-    for name, value in _USAGE_FLAG.findall(usage):  # flags that only appear in the usage line
-        flags.setdefault(name, FlagSpec(name, None, "string" if value else "bool"))
     return CommandSpec(tool, path, usage, parse_usage(usage), flags, aliases, is_open)
 
 

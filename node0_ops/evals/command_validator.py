@@ -271,12 +271,9 @@ def _rule_two_ids(flags: dict, pos: list[str]) -> list[str]:
     return [] if len(pos) == 2 else [f"needs exactly 2 issue ids, got {len(pos)}"]
 
 
-def _rule_bd_delete(flags: dict, pos: list[str]) -> list[str]:
-    return [] if pos or flags.get("from-file") else ["needs issue ids or --from-file"]
-
-
-def _rule_bd_formula_convert(flags: dict, pos: list[str]) -> list[str]:
-    return [] if pos or flags.get("all") else ["needs a formula name/path or --all"]
+def _args_or_flag(flag: str, what: str):
+    """Rule: positional arguments or ``--flag`` must be given."""
+    return lambda flags, pos: [] if pos or flags.get(flag) else [f"needs {what} or --{flag}"]
 
 
 def _rule_gt_mail_send(flags: dict, pos: list[str]) -> list[str]:
@@ -294,10 +291,6 @@ def _rule_gt_nudge(flags: dict, pos: list[str]) -> list[str]:
     return []
 
 
-def _rule_target_or_all(flags: dict, pos: list[str]) -> list[str]:
-    return [] if pos or flags.get("all") else ["needs a polecat (<rig>/<name>) or --all"]
-
-
 def _rule_gt_sling(flags: dict, pos: list[str]) -> list[str]:
     if flags.get("on") and len(pos) < 1:
         return ["--on needs the formula as the first argument"]
@@ -310,12 +303,12 @@ RULES = {
     ("bd", "dep add"): _rule_bd_dep_add,
     ("bd", "dep"): _rule_bd_dep,
     ("bd", "dep remove"): _rule_two_ids,
-    ("bd", "delete"): _rule_bd_delete,
-    ("bd", "formula convert"): _rule_bd_formula_convert,
+    ("bd", "delete"): _args_or_flag("from-file", "issue ids"),
+    ("bd", "formula convert"): _args_or_flag("all", "a formula name/path"),
     ("gt", "mail send"): _rule_gt_mail_send,
     ("gt", "nudge"): _rule_gt_nudge,
-    ("gt", "polecat nuke"): _rule_target_or_all,
-    ("gt", "polecat remove"): _rule_target_or_all,
+    ("gt", "polecat nuke"): _args_or_flag("all", "a polecat (<rig>/<name>)"),
+    ("gt", "polecat remove"): _args_or_flag("all", "a polecat (<rig>/<name>)"),
     ("gt", "sling"): _rule_gt_sling,
 }
 

@@ -167,6 +167,24 @@ def _convert_gguf(gguf_path: Path, folder: Path) -> None:
     tmp.rename(folder)
 
 
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 dot products (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def cpu_bf16_autocast(precision: str) -> bool:
+    """True when a CPU run with ``precision`` (auto | fp32 | bf16) uses bf16 autocast over fp32 weights."""
+    return precision == "bf16" or (precision == "auto" and cpu_has_bf16())
+
+
 def pick_device(prefer: str | None = None) -> tuple[str, "object"]:
     """Return ``(device, dtype)``: ``("cuda", bfloat16)`` when CUDA is present, else ``("cpu", float32)``.
 

@@ -27,6 +27,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from node0_ops.models.base import cpu_bf16_autocast
+
 GB = 1024 ** 3
 FACTOR = 40.0
 HEADROOM = 0.9
@@ -134,11 +136,7 @@ def check_memory(cfg, base: str | Path | dict, device: str = "cpu", kind: str = 
         The estimate (with ``free`` filled) when it fits.
     """
     model_config = base if isinstance(base, dict) else json.loads((Path(base) / "config.json").read_text())
-    ac = False
-    if device != "cuda" and cfg.precision != "fp32":
-        from node0_ops.train.adapters import cpu_has_bf16
-
-        ac = cfg.precision == "bf16" or cpu_has_bf16()
+    ac = device != "cuda" and cpu_bf16_autocast(cfg.precision)
     est = estimate_memory(cfg, model_config, device, kind, autocast_bf16=ac)
     free = free_memory(device) if free_bytes is None else int(free_bytes)
     est.free = free

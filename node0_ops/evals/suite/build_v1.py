@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from node0_ops.evals.checks import patrol_decision_schema
+
 OUT = Path(__file__).resolve().parent / "v1"
 WT = "/home/gt/gastown/polecats/toast/gastown"
 BASH = "Reply with the exact shell commands in a single ```bash block."
@@ -653,8 +655,7 @@ code("code-010", "polecat",
 D = "patrol_decision"; C = "patrol-decision"
 
 def patrol(task_id, role, formula, step, evidence_cmd, output, question, allowed, accepted, ref_reason, wrong_action):
-    schema = {"type": "object", "properties": {"action": {"type": "string", "enum": allowed}, "reason": {"type": "string", "minLength": 3, "maxLength": 200}},
-              "required": ["action", "reason"], "additionalProperties": False}
+    schema = patrol_decision_schema(allowed)
     system = (SYS[role].replace(BASH, "") + f"You are running the patrol formula {formula}. Answer with only a JSON object "
               '{"action": <one of: ' + ", ".join(allowed) + '>, "reason": "<one sentence citing the evidence>"}.')
     user = f"Current step: {step}.\n\n$ {evidence_cmd}\n{output.strip()}\n\n{question}"
