@@ -168,16 +168,10 @@ def _convert_gguf(gguf_path: Path, folder: Path) -> None:
 
 
 def cpu_has_bf16() -> bool:
-    """True when the CPU has native bf16 dot products (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
+    """True when the CPU has native bf16 dot products (``amx_bf16`` or ``avx512_bf16``; :mod:`node0_ops.models.cpu`)."""
+    from node0_ops.models.cpu import cpu_features
+
+    return cpu_features().native_bf16
 
 
 def cpu_bf16_autocast(precision: str) -> bool:
