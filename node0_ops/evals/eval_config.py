@@ -12,6 +12,11 @@ YAML shape (all keys optional; rates are fractions in [0, 1])::
     role_categories:        # per role, overriding ``categories`` when gating that role
       witness: {patrol-decision: 0.7}
     max_regression: 0.05    # allowed drop vs a base report, per gated group (None: off)
+    shared_categories:      # categories every role model is gated on, whoever's tasks they are
+      [conventions, bead-management]
+
+A role model is gated on its own role's tasks plus the shared categories, never on another
+role's work (:meth:`EvalThresholds.gate_tasks`).
 
 Usage::
 
@@ -46,6 +51,8 @@ class EvalThresholds:
         role_categories: role -> {category -> rate}, overriding ``categories`` for that role.
         min_cases: groups with fewer cases are reported but not gated.
         max_regression: largest allowed pass-rate drop vs a base report (None: not checked).
+        shared_categories: categories gated for every role (the town core: conventions and
+            ``bd``/``gt`` syntax); all other tasks count only for their own role.
     """
 
     overall: float = 0.5
@@ -54,9 +61,15 @@ class EvalThresholds:
     role_categories: dict[str, dict[str, float]] = field(default_factory=dict)
     min_cases: int = 3
     max_regression: float | None = None
+    shared_categories: list[str] = field(default_factory=lambda: ["conventions", "bead-management"])
 
     def __post_init__(self) -> None:
         known_categories = set(CATEGORIES) | set(TASKS)
+        if not isinstance(self.shared_categories, (list, tuple)):
+            raise ValueError(f"shared_categories={self.shared_categories!r}: use a list of categories, e.g. [conventions]")
+        for name in self.shared_categories:
+            if name not in known_categories:
+                raise ValueError(f"shared_categories: {name!r} is not a category; use some of {sorted(known_categories)}")
         _check_rate("overall", self.overall)
         for name, rate in self.categories.items():
             if name not in known_categories:
@@ -109,6 +122,17 @@ class EvalThresholds:
             return cls.from_dict(data)
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from exc
+
+    def gate_tasks(self, tasks: list, role: str) -> list:
+        """The tasks a ``role`` model is gated on: its own role's tasks plus the shared categories.
+
+        Raises:
+            ValueError: when ``role`` is not a Gas Town role.
+        """
+        if role not in ROLES:
+            raise ValueError(f"role {role!r} not one of {ROLES}")
+        shared = set(self.shared_categories)
+        return [t for t in tasks if t.role == role or t.category in shared]
 
     def passes(self, report: EvalReport, role: str, base: EvalReport | None = None) -> tuple[bool, list[str]]:
         """Gate ``report`` for a model serving ``role``.
