@@ -6,6 +6,7 @@ torch is imported only when a training call runs, so the code location loads wit
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -32,6 +33,21 @@ class TrainerResource(dg.ConfigurableResource):
     dpo_max_steps: int = 10
     seed: int = 0
     config_yaml: str = ""
+    mixture: dict[str, Any] = {}
+
+    def mixture_config(self):
+        """The role adapters' data mixture (:class:`node0_ops.train.mixture_config.MixtureConfig` with
+        this resource's ``mixture`` overrides, e.g. ``{role_weight: 3}`` in resources.yaml).
+
+        Raises:
+            dg.Failure: a bad mixture setting (the message says how to fix it).
+        """
+        from node0_ops.train.mixture_config import MixtureConfig
+
+        try:
+            return MixtureConfig.from_dict(self.mixture)
+        except ValueError as exc:
+            raise dg.Failure(description=f"trainer.{exc}") from None
 
     def with_overrides(self, **fields) -> "TrainerResource":
         """A copy with some fields replaced (per-run config of an asset); empty/zero values are ignored.

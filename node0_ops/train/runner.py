@@ -323,6 +323,7 @@ def execute(spec: dict, *, on_step: Callable | None = None, optimizer_factory: C
                 "corpus_hash": corpus_hash, "hyperparameters": cfg.to_dict(), "metrics": metrics,
                 "created_at": _dt.datetime.now().isoformat(timespec="seconds"),
                 "stack": ("base + role + task" if kind == "task" else "base + adapter"),
+                **(spec.get("extra") or {}),   # e.g. the data mixture of a role adapter (lineage)
             }
             adapter_dir = str(A.save_adapter(model, name, spec["out_dir"], adapter_meta))
             import shutil

@@ -35,6 +35,11 @@ def test_role_adapter_asset_trains_records_lineage_and_bead(corpus_state, monkey
     assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
     meta = json.loads((adapter / "gastown_adapter.json").read_text())
     assert meta["corpus_version"] == md["corpus_version"].value
+    # town-core mixture: deacon trains on its own rows plus other roles' conventions/bd/git rows, recorded in lineage
+    counts = md["mixture_counts"].value
+    assert any(k.startswith("deacon/") for k in counts) and any(k.startswith("core/") for k in counts)
+    assert sum(counts.values()) == md["n_train"].value
+    assert meta["mixture"]["config"] == md["mixture_config"].value and meta["mixture"]["counts"] == counts
     db = registry_db(state)
     run = db.query("select status, role, corpus_version from train_runs where run_id = ?", [md["run_id"].value])[0]
     assert run == {"status": "completed", "role": "deacon", "corpus_version": meta["corpus_version"]}

@@ -65,6 +65,17 @@ def _result_metadata(res, version: str) -> dict:
     return md
 
 
+def _role_mixture(db, version: str, role: str, trainer: TrainerResource):
+    """``(train, val, MixtureReport)``: the role's own rows up-weighted plus every role's town-core rows."""
+    from node0_ops.train.mixture_config import build_mixture
+
+    cfg = trainer.mixture_config()
+    train, report = build_mixture(store.load_examples(db, version, split="train"), role, cfg)
+    flat = type(cfg)(**{**cfg.to_dict(), "role_weight": 1.0, "core_weight": 1.0, "task_weights": {}, "max_examples": 0})
+    val, _ = build_mixture(store.load_examples(db, version, split="val"), role, flat)
+    return train, val, report
+
+
 def latest_adapter(db, kind: str, role: str | None = None, task: str | None = None) -> str | None:
     """Newest completed adapter folder of a kind (from the trainer's ``train_runs`` table)."""
     sql = "select adapter_path from train_runs where kind = ? and status = 'completed'"
@@ -93,9 +104,9 @@ def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, l
                                      lora_alpha=2 * config.lora_rank)
     if config.corpus_path:
         train, val = _slice_rows(config.corpus_path)
+        mixture = None
     else:
-        train = store.load_examples(db, version, role=role, split="train")
-        val = store.load_examples(db, version, role=role, split="val")
+        train, val, mixture = _role_mixture(db, version, role, trainer)
     if len(train) < MIN_TRAIN_EXAMPLES:
         raise dg.Failure(description=f"role {role} has {len(train)} training examples (< {MIN_TRAIN_EXAMPLES}); add sessions/conventions for it",
                          metadata={"corpus_version": version, "n_train": len(train)})
@@ -106,11 +117,19 @@ def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, l
                      description=f"node0 role adapter for {role} on corpus {version}", cwd=town.root_path(),
                      echo=context.log.info) as job:
         job.phase("prepare", corpus_version=version, n_train=len(train), n_val=len(val))
+        run_meta = {"role": role, "corpus_version": version, "state": str(lineage.state())}
+        if mixture is not None:
+            run_meta["extra"] = {"mixture": mixture.to_dict()}
         res = trainer.train("role", _chat_only(train), _chat_only(val), out, db_path=str(db.path),
-                            run_meta={"role": role, "corpus_version": version, "state": str(lineage.state())}, log=context.log)
+                            run_meta=run_meta, log=context.log)
         job.phase("train", run_id=res.run_id, train_loss=float(res.metrics.get("train_loss") or 0.0))
         job.close(f"adapter trained: {res.run_id}")
-    return dg.MaterializeResult(metadata={"role": role, "n_train": len(train), "n_val": len(val), **_result_metadata(res, version)})
+    md = {"role": role, "n_train": len(train), "n_val": len(val), **_result_metadata(res, version)}
+    if mixture is not None:
+        md["mixture_counts"] = dg.MetadataValue.json(mixture.counts)
+        md["mixture_distinct"] = dg.MetadataValue.json(mixture.distinct)
+        md["mixture_config"] = dg.MetadataValue.json(mixture.config)
+    return dg.MaterializeResult(metadata=md)
 
 
 @dg.asset(group_name=GROUP, deps=[role_adapter], partitions_def=task_partitions, pool=POOL, kinds={"pytorch", "peft"})
