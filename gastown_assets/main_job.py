@@ -49,6 +49,8 @@ def main(argv=None) -> int:
     p.add_argument("--role", default="deacon", help="role whose adapter the job trains (default deacon)")
     p.add_argument("--max-steps", type=int, default=30, help="optimizer steps for the role adapter")
     p.add_argument("--skip-training", action="store_true", help="stop after the corpus")
+    p.add_argument("--no-real-data", action="store_true",
+                   help="do not add ../shared/gastown-real (formulas, beads) to the corpus even when present")
     args = p.parse_args(argv)
     apply_common_flags(args)
     t0 = time.perf_counter()
@@ -58,7 +60,12 @@ def main(argv=None) -> int:
     from gastown_assets.cli import corpus as corpus_cli
 
     print("\n== 1/5 corpus: collect -> scrub -> format -> version", flush=True)
-    corpus_cli.main(["build"])
+    from node0_ops.paths import real_data_extras
+
+    extras = [] if args.no_real_data else real_data_extras()
+    if extras:
+        print(f"   real Gas Town data added as extra sources: {', '.join(str(e) for e in extras)}")
+    corpus_cli.main(["build", *[a for e in extras for a in ("--extra", str(e))]])
     corpus_cli.main(["stats"])
     if args.skip_training:
         return 0

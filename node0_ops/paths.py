@@ -122,3 +122,24 @@ def state_thresholds(state: str | os.PathLike | None = None) -> str | None:
     """The eval thresholds file the state's ``resources.yaml`` names (``evaluator.thresholds_yaml``), or None."""
     evaluator = resource_settings(state).get("evaluator") or {}
     return (evaluator.get("thresholds_yaml") or None) if isinstance(evaluator, dict) else None
+
+
+REAL_DATA_ENV = "GTFT_REAL_DATA"
+# Real Gas Town / Beads material the main job adds to the corpus when it is present (MIT; read in
+# place, never copied): the patrol/triage formulas (decision rules) and the beads records of the
+# three JSONL dialects (titles, types, priorities, labels and hierarchies for command tasks).
+REAL_DATA_EXTRAS = ("gastown/internal/formula/formulas", "gastown/.beads/backup", "beads/issues.jsonl",
+                    "beads@beads-sync/.beads/issues.jsonl", "gastown@4ae4598c/.beads/issues.jsonl")
+
+
+def real_data_root() -> Path | None:
+    """``$GTFT_REAL_DATA`` or ``<checkout>/../shared/gastown-real`` when that folder exists, else None."""
+    raw = os.environ.get(REAL_DATA_ENV)
+    path = Path(raw).expanduser() if raw else Path(__file__).resolve().parents[2] / "shared" / "gastown-real"
+    return path.resolve() if path.is_dir() else None
+
+
+def real_data_extras(root: Path | None = None) -> list[Path]:
+    """The :data:`REAL_DATA_EXTRAS` that exist under ``root`` (default :func:`real_data_root`); [] without one."""
+    root = root or real_data_root()
+    return [root / rel for rel in REAL_DATA_EXTRAS if (root / rel).exists()] if root else []
