@@ -6,6 +6,7 @@ Generators (one module each, all returning ``(examples, skipped)``):
 - :mod:`examples_beads`      — bead-management / planning with real ``bd`` syntax
 - :mod:`examples_formula`    — formula Q&A and authoring (patrol formulas -> patrol-decision)
 - :mod:`examples_docs`       — conventions Q&A from rules, role configs, and ``text`` documents
+- :mod:`examples_commands`   — operator requests -> exact, validator-checked ``bd``/``gt`` commands
 
 Chat examples use the OpenAI ``messages`` shape (system role card, user, assistant with
 ``tool_calls``, ``tool`` results); documents are ``kind="text"``. Records that cannot give a
@@ -23,12 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from node0_ops.corpus.examples_beads import beads_examples
+from node0_ops.corpus.examples_commands import command_examples
 from node0_ops.corpus.examples_docs import doc_examples
 from node0_ops.corpus.examples_formula import formula_examples
 from node0_ops.corpus.examples_transcript import transcript_examples
 from node0_ops.corpus.schema import Example, Record
 
-GENERATORS = (transcript_examples, beads_examples, formula_examples, doc_examples)
+GENERATORS = (transcript_examples, beads_examples, formula_examples, doc_examples, command_examples)
 
 
 @dataclass
