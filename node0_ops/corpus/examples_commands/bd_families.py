@@ -20,11 +20,11 @@ REOPEN_WHY = ("the fix regressed on main", "the reporter still sees the problem 
               "the acceptance check still fails", "the change was reverted after the release")
 TEMPLATES = {
     "create": (
-        'File a {type} called "{title}" at {prio}.{extra}',
+        'File {a_type} called "{title}" at {prio}.{extra}',
         'What command creates a {type} named "{title}" with {prio}?{extra}',
-        'new {type}: "{title}", {prio}{extra}',
+        'new {type}: "{title}", {prio}.{extra}',
         '{ctx} Open a {type} for it titled "{title}", {prio}.{extra}',
-        'Please add a {prio} {type} to beads: "{title}".{extra}',
+        'Please add {a_prio} {type} to beads: "{title}".{extra}',
     ),
     "close": (
         'Close {ref} with the reason "{reason}".',
@@ -62,13 +62,18 @@ TEMPLATES = {
     "epic": ('Break epic {epic} into these children:\n{items}', 'Add child beads under {epic}:\n{items}',
              'Under epic {epic}, file the following:\n{items}'),
     "epic_new": ('Create an epic "{title}" at {prio} and put these children under it:\n{items}',
-                 'Start a new epic, "{title}" ({prio}), with child beads:\n{items}'),
+                 'Start a new epic, "{title}" at {prio}, with child beads:\n{items}'),
 }
 CREATE_CONTEXT = {
     "bug": ("We just hit this on main.", "A polecat reported this failure in its last run."),
     "feature": ("The overseer wants this for the next milestone.",),
     "default": ("This came up in review.", "Please track this in beads."),
 }
+
+
+def _a(phrase: str) -> str:
+    """``phrase`` with its indefinite article (``an epic``, ``a P1``)."""
+    return ("an " if phrase[:1].lower() in "aeio" else "a ") + phrase
 
 
 def _role(actor: str, default: str, not_polecat: str | None = None) -> tuple[str, str | None]:
@@ -115,8 +120,9 @@ def build_create(bead: Bead, town: Town, rng: random.Random) -> Draft | None:
         extra.append(f' Description: "{desc}"')
     tpl = rng.choice(TEMPLATES["create"])
     ctx = rng.choice(CREATE_CONTEXT.get(bead.itype, CREATE_CONTEXT["default"]))
-    request = tpl.format(type=rng.choice(TYPE_WORDS[bead.itype]), title=bead.title,
-                         prio=rng.choice(PRIORITY_WORDS[bead.priority]), extra="".join(extra), ctx=ctx)
+    tword, pword = rng.choice(TYPE_WORDS[bead.itype]), rng.choice(PRIORITY_WORDS[bead.priority])
+    request = tpl.format(type=tword, a_type=_a(tword), title=bead.title, prio=pword, a_prio=_a(pword),
+                         extra="".join(extra), ctx=ctx)
     role, rig = _role(bead.created_by, "mayor" if bead.itype in ("epic", "feature") else "crew", not_polecat="crew")
     cmd = create_line(bead.title, bead.itype, bead.priority, labels, parent, desc)
     return _draft("create", bead.itype, role, rig or town.rig_of(bead), request.strip(), "", [cmd], [bead],

@@ -48,8 +48,9 @@ def frame(draft: Draft, rng: random.Random) -> tuple[list[dict], dict]:
         msgs = [system(role_card(draft.role, draft.rig)), user(f"{body}\n\n{ask}".strip())]
     elif framing == "inline":
         who = rng.choice([f"You are the {draft.role}{where}.", f"Acting as the Gas Town {draft.role}{where}:"])
-        parts = [who, draft.context, draft.request, ask]
-        msgs = [system(NEUTRAL_SYSTEM), user(" ".join(p for p in parts if p))]
+        text = " ".join(p for p in (who, draft.context, draft.request) if p)
+        sep = "\n\n" if "\n" in draft.request else " "
+        msgs = [system(NEUTRAL_SYSTEM), user(f"{text}{sep}{ask}".strip())]
     else:
         parts = [f"## Role\n{draft.role}{where}: {ROLE_DUTIES[draft.role]}."]
         if draft.context:

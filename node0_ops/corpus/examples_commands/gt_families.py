@@ -122,14 +122,14 @@ def build_convoy(epic: Bead, kids: list[Bead], town: Town, rng: random.Random) -
 def build_mail(bead: Bead, town: Town, rng: random.Random) -> Draft | None:
     rig = town.rig_of(bead)
     phrase, note = ref(bead, rng)
-    title = short(bead.title, 60)
+    title = bead.title if len(bead.title) <= 80 else bead.id
     w = town.worker(bead)
     options = ["human"] + (["report", "assign"] if rig else []) + (["help"] if rig and w and w[0] == "polecats" else [])
     kind = rng.choice(options)
     if kind == "help":
         problem = rng.choice(HELP_PROBLEMS)
         request = rng.choice(TEMPLATES["mail_help"]).format(ref=phrase, problem=problem, rig=rig)
-        cmd = f'gt mail send {rig}/witness -s {q("HELP: " + title)} -m {q(f"Issue: {bead.id}. Problem: {problem}.")}'
+        cmd = f'gt mail send {rig}/witness -s {q("HELP: " + bead.id)} -m {q(f"Issue: {bead.id}. Problem: {problem}.")}'
         role = "polecat"
     elif kind == "assign":
         addr = f"{rig}/crew/{_crew(bead, town, rig, rng)}"
@@ -176,7 +176,7 @@ def build_escalate(bead: Bead, town: Town, rng: random.Random) -> Draft | None:
     detail = rng.choice(ESCALATE_DETAIL[role])
     phrase, note = ref(bead, rng)
     request = rng.choice(TEMPLATES["escalate"]).format(ref=phrase, sev=rng.choice(SEVERITY_WORDS[sev]), detail=detail)
-    topic = f"{bead.id} blocked: {short(bead.title, 60)}"
+    topic = f"{bead.id} blocked: {bead.title}" if len(bead.title) <= 60 else f"{bead.id} blocked"
     cmd = f"gt escalate -s {sev} {q(topic)} -m {q(detail)}"
     return _draft("escalate", sev.lower(), role, rig, request, note, [cmd], [bead],
                   lead=f"Severity {sev} matches P{bead.priority}.")
