@@ -337,7 +337,8 @@ def _with_command(call: dict, cmd: str) -> str:
 
 
 def build_dpo_pairs(records: Sequence[Record], examples: Sequence[Example] = ()) -> list[DpoPair]:
-    """All DPO pairs: session pairs from ``records`` plus mutation pairs from ``examples``.
+    """All DPO pairs: session pairs from ``records``, mutation pairs from ``examples`` and the
+    command tasks' checker-verified bad variants (:func:`examples_commands.command_dpo_pairs`).
 
     Args:
         records: scrubbed records (transcripts are used for session pairs).
@@ -349,8 +350,10 @@ def build_dpo_pairs(records: Sequence[Record], examples: Sequence[Example] = ())
     if not examples:
         from node0_ops.corpus.format_sft import build_examples
         examples = build_examples(records)
+    from node0_ops.corpus.examples_commands import command_dpo_pairs
+
     seen, out = set(), []
-    for p in session_pairs(records) + mutation_pairs(examples):
+    for p in session_pairs(records) + mutation_pairs(examples) + command_dpo_pairs(examples):
         if p.pair_id not in seen:
             seen.add(p.pair_id)
             out.append(p)
