@@ -4,7 +4,7 @@
 |---|---|---|
 | ``commands`` | ``expect`` (matchers, :mod:`.intents`), ``ordered``, ``forbid`` (matchers), ``dep`` (``{blocked, blocker, type}``), ``conventions`` (bool, default true), ``allow_rules``, ``work_tree``, ``require_valid`` (default true), ``min_commands`` (default 1) | every bd/gt command valid, every ``expect`` matched (in order if ``ordered``), no ``forbid`` match, dependency direction right, no forbidden/raw-shell command |
 | ``pr_description`` | ``required_sections`` (heading keywords), ``mention`` (strings), ``min_words``, ``forbid_patterns`` (regexes) | markdown with those non-empty sections, mentions, length |
-| ``patrol_decision`` | ``allowed_actions``, ``accepted_actions`` | JSON ``{"action","reason"}`` valid against the task schema, action accepted |
+| ``patrol_decision`` | ``allowed_actions``, ``accepted_actions``, optional ``schema``, ``reason_mentions`` | JSON ``{"action","reason"}`` valid against the task schema, action accepted, reason names one of ``reason_mentions`` (when given) |
 | ``plan_dag`` | kwargs of :func:`.checks.check_plan` | plan JSON is a valid, parallelizable, estimated DAG |
 | ``code_exec`` | ``tests`` (Python source), optional ``cpu_seconds``/``memory_mb``/``wall_timeout_s`` | tests pass in the sandbox |
 | ``corpus_commands`` | ``reference_commands`` (command strings) | every reference bd/gt intent is covered by a valid command of the answer, no forbidden command |
@@ -108,8 +108,20 @@ def check_pr_description(answer: str, args: dict) -> CheckResult:
 
 
 def check_patrol(answer: str, args: dict) -> CheckResult:
-    """The ``patrol_decision`` checker."""
-    return check_patrol_decision(answer, args["allowed_actions"], args.get("accepted_actions"), args.get("schema"))
+    """The ``patrol_decision`` checker.
+
+    Optional ``reason_mentions`` (list of strings: polecat names, bead ids, test names ...): a
+    right action passes only when its ``reason`` names at least one of them (case-insensitive),
+    so a generic reason ("seems fine") does not count as a decision from evidence (score 0.75).
+    """
+    res = check_patrol_decision(answer, args["allowed_actions"], args.get("accepted_actions"), args.get("schema"))
+    cites = args.get("reason_mentions") or []
+    if res.passed and cites:
+        reason = str((res.details.get("parsed") or {}).get("reason", "")).lower()
+        if not any(str(c).lower() in reason for c in cites):
+            return CheckResult(False, 0.75, [f"reason does not cite the evidence (name one of: {', '.join(map(str, cites))})"],
+                               res.details)
+    return res
 
 
 def check_plan_dag(answer: str, args: dict) -> CheckResult:
