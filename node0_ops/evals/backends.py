@@ -145,6 +145,8 @@ class TransformersBackend:
         self.max_new_tokens = max_new_tokens
         self.max_reason_tokens = max_reason_tokens
         self._torch = torch
+        self._cuts: list[bool] = []
+        self.last_hit_max_tokens: bool | None = None  # after each call: an answer was cut at the budget
 
     def _prompt(self, messages: list[dict]) -> str:
         return self.tokenizer.apply_chat_template(plain_messages(messages), tokenize=False, add_generation_prompt=True)
@@ -172,7 +174,9 @@ class TransformersBackend:
         with torch.no_grad():
             out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                                       do_sample=False, pad_token_id=eos if eos is not None else 0, **kwargs)
-        return self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        new = out[0, ids.shape[1]:]
+        self._cuts.append(len(new) >= max_new_tokens and (eos is None or int(new[-1]) != eos))
+        return self.tokenizer.decode(new, skip_special_tokens=True)
 
     def continuation_logprob(self, context: str, continuation: str) -> float:
         """Sum of log-probabilities (nats) of ``continuation``'s tokens after ``context``."""
@@ -206,13 +210,18 @@ class TransformersBackend:
         return json.dumps(obj, ensure_ascii=False)
 
     def __call__(self, messages: list[dict], schema: dict | None = None) -> str:
+        """Answer text; sets ``self.last_hit_max_tokens`` (a decode ran out of its token budget)."""
+        self._cuts = []
         prompt = self._prompt(messages)
+        parts = choice_schema_parts(schema) if schema is not None else None
         if schema is None:
-            return self._generate(prompt, self.max_new_tokens)
-        parts = choice_schema_parts(schema)
-        if parts:
-            return self._choice_json(prompt, parts)
-        return "{" + self._generate(prompt + "{", self.max_new_tokens)
+            text = self._generate(prompt, self.max_new_tokens)
+        elif parts:
+            text = self._choice_json(prompt, parts)
+        else:
+            text = "{" + self._generate(prompt + "{", self.max_new_tokens)
+        self.last_hit_max_tokens = any(self._cuts)
+        return text
 
 
 def _unescaped_quote(s: str) -> int:
@@ -292,4 +301,6 @@ class LlamaCppBackend:
             kwargs["grammar"] = self._grammar(schema)
         self.llm.reset()
         out = self.llm.create_chat_completion(**kwargs)
-        return out["choices"][0]["message"].get("content") or ""
+        choice = out["choices"][0]
+        self.last_hit_max_tokens = choice.get("finish_reason") == "length"  # read by the eval runner
+        return choice["message"].get("content") or ""

@@ -22,6 +22,8 @@ class CaseResult:
         errors: checker messages.  answer: raw model text.  prompt: last user message.
         latency_s: generation time in seconds.  constrained: a JSON schema was passed.
         source: ``suite:<version>`` or ``corpus``.
+        hit_max_tokens: the answer was cut at the generation budget (the model did not stop);
+            None when the backend does not say.
     """
 
     task_id: str
@@ -35,32 +37,42 @@ class CaseResult:
     latency_s: float
     constrained: bool = False
     source: str = ""
+    hit_max_tokens: bool | None = None
 
 
 @dataclass(frozen=True)
 class Score:
-    """Aggregate over cases: ``n`` cases, ``passed`` count, ``rate`` = passed/n, ``mean_score``."""
+    """Aggregate over cases: ``n`` cases, ``passed`` count, ``rate`` = passed/n, ``mean_score``,
+    ``hit_max_tokens`` = answers cut at the generation budget (None when no case knows)."""
 
     n: int
     passed: int
     rate: float
     mean_score: float
+    hit_max_tokens: int | None = None
 
 
 def _score(cases: list[CaseResult]) -> Score:
     n = len(cases)
     p = sum(c.passed for c in cases)
-    return Score(n, p, round(p / n, 4) if n else 0.0, round(sum(c.score for c in cases) / n, 4) if n else 0.0)
+    known = [c.hit_max_tokens for c in cases if c.hit_max_tokens is not None]
+    return Score(n, p, round(p / n, 4) if n else 0.0, round(sum(c.score for c in cases) / n, 4) if n else 0.0,
+                 sum(known) if known else None)
 
 
 @dataclass
 class EvalReport:
-    """All case results of one run of one model on one suite."""
+    """All case results of one run of one model on one suite.
+
+    ``meta``: how the answers were produced (backend, model file, llama.cpp settings such as
+    ``use_extra_bufts``); JSON-ready, kept through ``to_dict``/``from_dict``.
+    """
 
     model: str
     suite: str
     constrained: bool
     cases: list[CaseResult] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
 
     @property
     def overall(self) -> Score:
@@ -90,7 +102,7 @@ class EvalReport:
                 "overall": asdict(self.overall),
                 "by_category": {k: asdict(v) for k, v in self.by_category.items()},
                 "by_role": {k: asdict(v) for k, v in self.by_role.items()},
-                "cases": [asdict(c) for c in self.cases]}
+                "cases": [asdict(c) for c in self.cases], "meta": self.meta}
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kw)
@@ -98,22 +110,24 @@ class EvalReport:
     @classmethod
     def from_dict(cls, d: dict) -> "EvalReport":
         return cls(d.get("model", ""), d.get("suite", ""), bool(d.get("constrained")),
-                   [CaseResult(**c) for c in d.get("cases", [])])
+                   [CaseResult(**c) for c in d.get("cases", [])], dict(d.get("meta") or {}))
 
     @classmethod
     def from_json(cls, text: str) -> "EvalReport":
         return cls.from_dict(json.loads(text))
 
     def table(self, *, failures: int = 5) -> str:
-        """Markdown: overall, per category, per role; then up to ``failures`` failing cases."""
+        """Markdown: overall, per category, per role (pass counts, rates, answers that hit
+        ``max_tokens``); then up to ``failures`` failing cases."""
         mode = "constrained" if self.constrained else "unconstrained"
         lines = [f"### {self.model or 'model'} on {self.suite or 'suite'} ({mode})", "",
-                 "| group | name | passed | n | pass rate | mean score |", "|---|---|---|---|---|---|"]
+                 "| group | name | passed | n | pass rate | mean score | hit max_tokens |", "|---|---|---|---|---|---|---|"]
         rows = [("overall", "all", self.overall)]
         rows += [("category", k, v) for k, v in self.by_category.items()]
         rows += [("role", k, v) for k, v in self.by_role.items()]
         for group, name, s in rows:
-            lines.append(f"| {group} | {name} | {s.passed} | {s.n} | {s.rate:.2f} | {s.mean_score:.2f} |")
+            hit = "-" if s.hit_max_tokens is None else s.hit_max_tokens
+            lines.append(f"| {group} | {name} | {s.passed} | {s.n} | {s.rate:.2f} | {s.mean_score:.2f} | {hit} |")
         fails = self.failures()
         if fails and failures:
             lines += ["", f"Failing cases ({len(fails)}; first {min(failures, len(fails))}):"]

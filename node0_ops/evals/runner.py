@@ -1,7 +1,9 @@
 """Run eval tasks through any text generator and score them.
 
 ``generate(messages, json_schema_or_None) -> str`` is backend-agnostic (transformers,
-llama-cpp, a fake in tests). With ``constrained=True`` the runner passes each structured
+llama-cpp, a fake in tests). A generator that sets ``last_hit_max_tokens`` (bool) after each call
+(both :mod:`.backends` do) gets it recorded per case (``CaseResult.hit_max_tokens``; None when
+unknown). With ``constrained=True`` the runner passes each structured
 task's JSON schema; the backend decides how to constrain (:mod:`.backends`). Free-text
 tasks always get ``None``.
 
@@ -18,6 +20,7 @@ import traceback
 from collections.abc import Callable
 
 from node0_ops.evals.checkers import run_checker
+from node0_ops.evals.isolated import BackendDied
 from node0_ops.evals.report import CaseResult, EvalReport
 from node0_ops.evals.tasks import EvalTask
 
@@ -31,14 +34,22 @@ def _prompt_text(messages: list[dict]) -> str:
 
 def run_task(generate: Generate, task: EvalTask, *, constrained: bool) -> CaseResult:
     """Generate one answer and check it. Generation and checker errors become failed cases
-    (with the exception text in ``errors``), never exceptions."""
+    (with the exception text in ``errors``), never exceptions.
+
+    Raises:
+        BackendDied: (and its :class:`~node0_ops.evals.isolated.BackendCrash`) the isolated
+            backend's child process died; it is not a property of one case.
+    """
     schema = task.json_schema if (constrained and task.structured) else None
     t0 = time.perf_counter()
     try:
         answer = generate(task.messages, schema)
         gen_error = None
+        hit = getattr(generate, "last_hit_max_tokens", None)
+    except BackendDied:  # the backend's process is gone (native crash): every later case would fail too
+        raise
     except Exception as exc:  # a backend failure is a failed case, not a crashed run
-        answer, gen_error = "", f"generation failed: {type(exc).__name__}: {exc}"
+        answer, gen_error, hit = "", f"generation failed: {type(exc).__name__}: {exc}", None
     latency = time.perf_counter() - t0
     if gen_error:
         passed, score, errors = False, 0.0, [gen_error]
@@ -51,7 +62,8 @@ def run_task(generate: Generate, task: EvalTask, *, constrained: bool) -> CaseRe
             errors = [f"checker {task.checker} crashed: {type(exc).__name__}: {exc}",
                       traceback.format_exc(limit=2).strip().splitlines()[-1]]
     return CaseResult(task.task_id, task.category, task.role, passed, score, errors, answer,
-                      _prompt_text(task.messages), round(latency, 3), schema is not None, task.source)
+                      _prompt_text(task.messages), round(latency, 3), schema is not None, task.source,
+                      None if hit is None else bool(hit))
 
 
 def run_suite(generate: Generate, tasks: list[EvalTask], *, constrained: bool, model: str = "", suite: str = "",
@@ -87,7 +99,7 @@ def rescore(report: EvalReport, tasks: list[EvalTask]) -> EvalReport:
         if task is None:
             continue
         case = run_task(lambda messages, schema, a=old.answer: a, task, constrained=old.constrained)
-        case.latency_s = old.latency_s
+        case.latency_s, case.hit_max_tokens = old.latency_s, old.hit_max_tokens
         cases.append(case)
     return EvalReport(model=report.model, suite=report.suite, constrained=report.constrained, cases=cases)
 
