@@ -7,6 +7,7 @@ Generators (one module each, all returning ``(examples, skipped)``):
 - :mod:`examples_formula`    — formula Q&A and authoring (patrol formulas -> patrol-decision)
 - :mod:`examples_docs`       — conventions Q&A from rules, role configs, and ``text`` documents
 - :mod:`examples_commands`   — operator requests -> exact, validator-checked ``bd``/``gt`` commands
+- :mod:`examples_scenarios`  — patrol decisions from evidence, labelled by the formulas' own rules
 
 Chat examples use the OpenAI ``messages`` shape (system role card, user, assistant with
 ``tool_calls``, ``tool`` results); documents are ``kind="text"``. Records that cannot give a
@@ -27,10 +28,12 @@ from node0_ops.corpus.examples_beads import beads_examples
 from node0_ops.corpus.examples_commands import command_examples
 from node0_ops.corpus.examples_docs import doc_examples
 from node0_ops.corpus.examples_formula import formula_examples
+from node0_ops.corpus.examples_scenarios import scenario_examples
 from node0_ops.corpus.examples_transcript import transcript_examples
 from node0_ops.corpus.schema import Example, Record
 
-GENERATORS = (transcript_examples, beads_examples, formula_examples, doc_examples, command_examples)
+GENERATORS = (transcript_examples, beads_examples, formula_examples, doc_examples, command_examples,
+              scenario_examples)
 
 
 @dataclass
@@ -84,7 +87,8 @@ def format_records(records: Sequence[Record]) -> FormatResult:
 def message_problems(messages: list[dict]) -> list[str]:
     """Problems with an OpenAI-shape chat (empty list = valid).
 
-    Checks: first message ``system``, then a ``user``; roles in system/user/assistant/tool;
+    Checks: first message ``system`` then a ``user``, or a ``user`` first (a chat with no system
+    prompt; the chat template adds its default); roles in system/user/assistant/tool;
     string contents; every ``tool_calls`` entry is ``{"id", "type": "function", "function":
     {"name", "arguments": <JSON object string>}}``; each ``tool`` message answers a pending call
     of the previous assistant turn, and all calls are answered before the next assistant/user
@@ -93,9 +97,10 @@ def message_problems(messages: list[dict]) -> list[str]:
     import json
 
     probs, pending = [], set()
-    if not messages or messages[0].get("role") != "system":
-        probs.append("first message is not system")
-    if len(messages) < 2 or messages[1].get("role") != "user":
+    first = messages[0].get("role") if messages else None
+    if first not in ("system", "user"):
+        probs.append("first message is neither system nor user")
+    elif first == "system" and (len(messages) < 2 or messages[1].get("role") != "user"):
         probs.append("second message is not user")
     for i, m in enumerate(messages):
         role = m.get("role")

@@ -24,7 +24,8 @@ def test_message_problems_catches_broken_chats():
     bad_args = [dict(m) for m in ok]
     bad_args[2] = {**ok[2], "tool_calls": [{**ok[2]["tool_calls"][0], "function": {"name": "Bash", "arguments": "ls"}}]}
     assert message_problems(bad_args)
-    assert message_problems(ok[1:])                                        # no system
+    assert message_problems(ok[1:]) == []                                  # no system prompt is allowed
+    assert message_problems(ok[2:])                                        # starts with the assistant
     assert message_problems(ok[:4])                                        # ends on a tool message
 
 

@@ -1,0 +1,187 @@
+"""Decision-scenario generator: rule extraction from formula prose, labels, framings, lineage."""
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from node0_ops.corpus.collect import collect_paths
+from node0_ops.corpus.examples_scenarios import scenario_examples
+from node0_ops.corpus.format_sft import GENERATORS, message_problems
+from node0_ops.corpus.scenarios.framings import DIMENSIONS
+from node0_ops.corpus.scenarios.rules import action_of, extract_rules, parse_range
+from node0_ops.corpus.schema import Provenance, Record
+from node0_ops.evals.checks import check_patrol_decision
+from node0_ops.paths import EMBEDDED_TOWN
+
+REAL_FORMULAS = Path("gastown/internal/formula/formulas")
+
+
+def _records(*roots):
+    return [r for r in collect_paths(list(roots)).records if r.kind == "formula"]
+
+
+def _rec(name, steps, vars_=None, description=""):
+    return Record("formula", f"formula:{name}", {"name": name, "steps": steps, "vars": vars_ or {},
+                                                 "description": description},
+                  Provenance(f"/f/{name}.toml", "0" * 64, None, 0, "formula"))
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    return scenario_examples(_records(EMBEDDED_TOWN / ".beads" / "formulas"))
+
+
+def _rules(recs, name):
+    rec = next(r for r in recs if r.payload["name"] == name)
+    return {(r.step_id, r.family): r for r in extract_rules(rec.payload)[0]}
+
+
+def test_lexicon_and_ranges():
+    assert action_of("2. File a death warrant for each detected zombie") == "file-warrant"
+    assert action_of("Deacon is likely restarting. **Do NOT alert.**") == "continue"
+    assert action_of("Abort merge (clean up temp branch) **Send FIX_NEEDED directly") == "fix-needed"
+    assert parse_range("Alive, idle 5-15 min") == (5, 15)
+    assert parse_range("> 5x timeout") == (5, None)
+    assert parse_range("idle < 5 min") == (None, 5)
+    assert parse_range("5+") == (5, None)
+
+
+def test_rules_from_embedded_prose():
+    recs = _records(EMBEDDED_TOWN / ".beads" / "formulas")
+    w = _rules(recs, "mol-witness-patrol")
+    idle = w[("nudge-stuck", "idle")]
+    assert idle.actions == {"hit": "nudge", "over": "restart", "third": "escalate"}
+    assert (idle.threshold, idle.threshold_src) == (15.0, "var:idle_minutes")
+    stall = w[("check-refinery", "refinery-stall")]
+    assert stall.actions == {"hit": "nudge", "gone": "escalate"} and stall.threshold == 60
+    boot = _rules(recs, "mol-boot-triage")[("decide", "boot-table")]
+    assert [r.action for r in boot.rows] == ["continue", "continue", "nudge", "restart", "start"]
+    d = _rules(recs, "mol-deacon-patrol")
+    assert d[("zombie-scan", "zombie")].actions["hit"] == "notify-witness"
+    assert d[("loop-or-exit", "context")].threshold == 70
+
+
+@pytest.mark.realdata
+def test_rules_from_real_prose(real_root):
+    recs = _records(real_root / REAL_FORMULAS)
+    d = _rules(recs, "mol-deacon-patrol")
+    z = d[("zombie-scan", "zombie")]
+    assert z.actions == {"hit": "file-warrant", "clear": "continue"} and z.threshold == 10
+    assert "If zombies detected" in z.text
+    dog = d[("dog-health-check", "dog-timeout")]
+    assert [r.action for r in dog.rows] == ["warn", "file-warrant", "escalate"] and dog.threshold == 10
+    cyc = d[("health-scan", "health-cycles")]
+    assert [(r.lo, r.hi, r.action) for r in cyc.rows] == [(1, 2, "continue"), (3, 4, "restart"), (5, None, "escalate")]
+    boot = _rules(recs, "mol-boot-triage")[("decide", "boot-table")]
+    acts = {r.action for r in boot.rows}
+    assert {"start", "continue", "nudge", "wake", "interrupt"} <= acts
+    w = _rules(recs, "mol-witness-patrol")
+    dd = w[("check-refinery", "deacon-down")]
+    assert dd.actions["hit"] == "escalate" and dd.actions["fresh"] == "continue" and dd.threshold == 5
+    assert w[("survey-workers", "dead-session")].actions["pending-mr"] == "continue"
+    assert w[("survey-workers", "idle")].extra["hung"] == 30
+    r = _rules(recs, "mol-refinery-patrol")[("handle-failures", "tests")]
+    assert r.actions == {"hit": "fix-needed", "pre-existing": "file-bug", "clear": "merge"}
+    j = _rules(recs, "mol-dog-jsonl")[("verify", "export-spike")]
+    assert (j.threshold, j.threshold_src, j.actions["hit"]) == (20.0, "var:spike_threshold", "halt")
+
+
+def test_unparseable_steps_are_skipped_with_reason():
+    rec = _rec("mol-witness-patrol", [{"id": "tidy", "title": "Tidy", "description": "Archive your mail."},
+                                      {"id": "odd", "title": "Odd", "description": "If the moon is full, ponder."}])
+    ex, skipped = scenario_examples([rec])
+    assert ex == []
+    reasons = dict(skipped)
+    assert len(skipped) == 2 and all(rid == rec.record_id for rid, _ in skipped)
+    assert any("no condition -> action" in why for _, why in skipped)
+    assert any("matches no rule family" in why and "moon" in why for _, why in skipped)
+    assert reasons  # both steps reported
+    with pytest.raises(ValueError, match="not a list"):
+        extract_rules({"name": "mol-witness-patrol", "steps": 5})
+
+
+def test_answers_valid_json_in_allowed_set_and_well_formed(embedded):
+    ex, _ = embedded
+    assert ex
+    for e in ex:
+        assert message_problems(e.messages) == [], e.meta
+        ans = json.loads(e.messages[-1]["content"])
+        allowed = e.meta["allowed"]
+        prompt = "\n".join(m["content"] for m in e.messages[:-1])
+        assert all(a in prompt for a in allowed)
+        res = check_patrol_decision({"action": ans["action"], "reason": ans["reason"]}, allowed, [e.meta["action"]])
+        assert res.passed, (res.errors, e.meta)
+        assert ans["action"] == e.meta["action"]
+        assert set(ans) == ({"action", "reason"} if e.meta["framing_dims"]["fields"] == "min"
+                            else {"action", "reason", "target", "bead", "command", "confidence"})
+        assert any(str(c).lower() in ans["reason"].lower() for c in e.meta["cites"]), ans["reason"]
+
+
+def test_labels_follow_the_rules(embedded):
+    ex, _ = embedded
+    idle = [e for e in ex if e.meta["rule_family"] == "idle"]
+    by_fam = {}
+    for e in idle:
+        by_fam.setdefault(e.meta["family"], set()).add(e.meta["action"])
+    assert by_fam["above-threshold"] == {"nudge"} and by_fam["below-threshold"] == {"continue"}
+    assert by_fam["second-strike"] == {"restart"} and by_fam["third-strike"] == {"escalate"}
+    # the planted idle minutes sit on the right side of the formula's 15-minute threshold
+    for e in idle:
+        if e.meta["family"] in ("above-threshold", "below-threshold"):
+            user_text = next(m["content"] for m in e.messages if m["role"] == "user")
+            cat = e.meta["cites"][0]
+            line = next(ln for ln in user_text.split("\n") if ln.startswith(cat + " "))
+            mins = int(line.split()[-2].rstrip("m").split("h")[0]) if "h" not in line.split()[-2] else 999
+            assert (mins > 15) == (e.meta["family"] == "above-threshold"), line
+    zombies = [e for e in ex if e.meta["rule_family"] == "zombie" and e.meta["family"] == "clear-hit"]
+    assert zombies and {e.meta["action"] for e in zombies} == {"notify-witness"}
+    dead = {e.meta["family"]: e.meta["action"] for e in ex if e.meta["rule_family"] == "dead-session"}
+    assert dead["clear-hit"] == "recover" and dead["dirty-worktree"] == "escalate"   # never nuke dirty work
+    conflicting = [e for e in ex if e.meta["family"] == "conflicting-signals"]
+    assert conflicting and {e.meta["action"] for e in conflicting} == {"escalate"}
+
+
+@pytest.mark.realdata
+def test_real_zombie_gets_death_warrant(real_root):
+    ex, _ = scenario_examples(_records(real_root / REAL_FORMULAS))
+    z = [e for e in ex if e.meta["rule_family"] == "zombie"]
+    hits = [e for e in z if e.meta["family"] == "clear-hit"]
+    assert hits and {e.meta["action"] for e in hits} == {"file-warrant"}
+    assert {e.meta["action"] for e in z if e.meta["family"] == "below-threshold"} == {"continue"}
+    boot = [e for e in ex if e.meta["rule_family"] == "boot-table"]
+    assert {"start", "wake", "interrupt", "nudge", "continue"} <= {e.meta["action"] for e in boot}
+
+
+def test_all_framings_and_lineage(embedded):
+    ex, _ = embedded
+    for dim, values in DIMENSIONS.items():
+        assert {e.meta["framing_dims"][dim] for e in ex} == set(values), dim
+    no_sys = [e for e in ex if e.meta["framing_dims"]["system"] == "none"]
+    assert no_sys and all(e.messages[0]["role"] == "user" and len(e.messages) == 2 for e in no_sys)
+    md = [e for e in ex if e.meta["framing_dims"]["layout"] == "markdown"]
+    assert all("## Evidence" in e.messages[-2]["content"] for e in md)
+    for e in ex:
+        for key in ("formula", "step", "rule_text", "action", "family", "framing", "rule_family"):
+            assert e.meta.get(key), (key, e.meta)
+        assert e.task == "patrol-decision" and e.origin == "scenario" and len(e.record_ids) == 1
+
+
+def test_deterministic_and_registered():
+    recs = _records(EMBEDDED_TOWN / ".beads" / "formulas")
+    a, _ = scenario_examples(recs)
+    b, _ = scenario_examples(recs)
+    assert [e.example_id for e in a] == [e.example_id for e in b]
+    assert scenario_examples in GENERATORS
+
+
+@pytest.mark.realdata
+def test_volume_over_embedded_and_real(real_root):
+    recs = _records(EMBEDDED_TOWN / ".beads" / "formulas", real_root / REAL_FORMULAS)
+    ex, skipped = scenario_examples(recs)
+    roles = Counter(e.role for e in ex)
+    assert len({e.example_id for e in ex}) >= 2000
+    assert {"deacon", "witness", "refinery", "boot", "dog"} <= set(roles), roles
+    assert min(roles.values()) >= 100, roles
+    assert skipped and all(":" in why for _, why in skipped)
