@@ -1,4 +1,5 @@
-"""Evaluator resource: run the eval suite on GGUF models through llama-cpp-python."""
+"""Evaluator resource: run the eval suite on GGUF models through llama-cpp-python, in a child process
+(a native crash becomes a ``dg.Failure`` naming the model, the settings and the signal)."""
 
 import hashlib
 import json
@@ -31,11 +32,18 @@ class EvaluatorResource(dg.ConfigurableResource):
         return load_suite(self.suite, limit_per_category=self.limit) + tasks_from_corpus(test_examples)[: self.max_corpus_tasks]
 
     def run(self, gguf_path: str, tasks, *, label: str, lora_paths: list[str] | None = None, log=None):
-        """``(unconstrained_report, constrained_report)`` for one model."""
-        from node0_ops.evals.backends import LlamaCppBackend
+        """``(unconstrained_report, constrained_report)`` for one model; ``report.meta`` records the
+        backend settings (``llama_settings.use_extra_bufts`` ...).
+
+        The model runs in a child process (:class:`node0_ops.evals.isolated.IsolatedBackend`).
+
+        Raises:
+            dg.Failure: the child crashed (metadata: model file, backend settings, signal, fix-it
+                hint, log tail) or could not start.
+        """
+        from node0_ops.evals.isolated import BackendDied, BackendSpec, IsolatedBackend
         from node0_ops.evals.runner import run_suite_both
 
-        backend = LlamaCppBackend(gguf_path, lora_paths=lora_paths, n_ctx=self.n_ctx, max_new_tokens=self.max_new_tokens)
         done = [0]
 
         def on_case(case):
@@ -43,7 +51,23 @@ class EvaluatorResource(dg.ConfigurableResource):
             if log is not None and done[0] % 10 == 0:
                 log.info(f"{label}: {done[0]} cases evaluated")
 
-        return run_suite_both(backend, tasks, model=label, suite=self.suite, on_case=on_case)
+        spec = BackendSpec("gguf", gguf_path, adapters=list(lora_paths or []), n_ctx=self.n_ctx,
+                           max_new_tokens=self.max_new_tokens)
+        try:
+            with IsolatedBackend(spec) as backend:
+                if log is not None:
+                    log.info(f"{label}: llama.cpp {backend.meta.get('llama_settings')}")
+                off, on = run_suite_both(backend, tasks, model=label, suite=self.suite, on_case=on_case)
+        except BackendDied as exc:
+            meta = exc.metadata()
+            raise dg.Failure(description=f"eval of {label} failed: {exc}", metadata={
+                "model_file": meta["model_file"], "backend": meta["backend"], "signal": str(meta["signal"]),
+                "returncode": str(meta["returncode"]), "backend_settings": dg.MetadataValue.json(meta["settings"]),
+                "fix_hint": meta["hint"], "child_log": meta["log_path"],
+                "log_tail": dg.MetadataValue.md(f"```\n{meta['log_tail'][-2000:]}\n```"),
+                "cases_done": done[0]}) from exc
+        off.meta = on.meta = dict(backend.meta)
+        return off, on
 
     def cached_run(self, gguf_path: str, tasks, *, label: str, cache_dir: Path, log=None):
         """Same as :meth:`run`, cached on (model file, tasks, settings): the base model is scored once."""

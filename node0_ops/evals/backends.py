@@ -3,7 +3,8 @@
 Both decode greedily (deterministic scores). torch/transformers/peft/llama_cpp are imported
 inside the constructors only, so importing this module is cheap.
 
-- :class:`LlamaCppBackend` runs a GGUF with llama-cpp-python. With a schema it compiles a
+- :class:`LlamaCppBackend` runs a GGUF with llama-cpp-python, opened by
+  :func:`node0_ops.models.llama_open.open_llama` (``use_extra_bufts`` from the CPU probe). With a schema it compiles a
   GBNF grammar (``LlamaGrammar.from_json_schema``, llama.cpp's json-schema-to-grammar) and
   samples under it, so any JSON schema is honoured token by token. LoRA adapters in GGUF
   form are applied at load time (several: ``llama_adapter_lora_init`` +
@@ -243,6 +244,8 @@ class LlamaCppBackend:
         n_threads: CPU threads (default 1: on small shared machines extra llama.cpp
             threads spin-wait and ran ~10x slower here).  seed: sampler seed.
         verbose: llama.cpp logging.
+        settings: :class:`~node0_ops.models.llama_open.LlamaSettings` (default: this machine's,
+            :func:`~node0_ops.models.llama_open.llama_settings`); kept as ``self.settings``.
 
     Raises:
         FileNotFoundError: a model or adapter file is missing.
@@ -251,15 +254,15 @@ class LlamaCppBackend:
 
     def __init__(self, gguf_path, lora_paths: list[str] | None = None, n_ctx: int = 4096, max_new_tokens: int = 256,
                  n_threads: int | None = None, seed: int = 0, lora_scale: float = 1.0, verbose: bool = False,
-                 structured_max_new_tokens: int | None = None):
-        from llama_cpp import Llama
+                 structured_max_new_tokens: int | None = None, settings=None):
+        from node0_ops.models.llama_open import open_llama
 
         for p in [gguf_path, *(lora_paths or [])]:
             if not Path(p).is_file():
                 raise FileNotFoundError(f"GGUF file not found: {p}")
-        self.llm = Llama(model_path=str(gguf_path), n_ctx=n_ctx, n_threads=n_threads or 1,
-                         n_threads_batch=n_threads or 1,
-                         seed=seed, verbose=verbose)
+        self.llm = open_llama(gguf_path, n_ctx=n_ctx, n_threads=n_threads or 1, seed=seed, verbose=verbose,
+                              settings=settings)
+        self.settings = self.llm.gtft_settings
         self._adapters = []
         if lora_paths:
             self._apply_loras([str(p) for p in lora_paths], lora_scale)

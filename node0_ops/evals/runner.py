@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable
 
 from node0_ops.evals.checkers import run_checker
+from node0_ops.evals.isolated import BackendDied
 from node0_ops.evals.report import CaseResult, EvalReport
 from node0_ops.evals.tasks import EvalTask
 
@@ -33,13 +34,20 @@ def _prompt_text(messages: list[dict]) -> str:
 
 def run_task(generate: Generate, task: EvalTask, *, constrained: bool) -> CaseResult:
     """Generate one answer and check it. Generation and checker errors become failed cases
-    (with the exception text in ``errors``), never exceptions."""
+    (with the exception text in ``errors``), never exceptions.
+
+    Raises:
+        BackendDied: (and its :class:`~node0_ops.evals.isolated.BackendCrash`) the isolated
+            backend's child process died; it is not a property of one case.
+    """
     schema = task.json_schema if (constrained and task.structured) else None
     t0 = time.perf_counter()
     try:
         answer = generate(task.messages, schema)
         gen_error = None
         hit = getattr(generate, "last_hit_max_tokens", None)
+    except BackendDied:  # the backend's process is gone (native crash): every later case would fail too
+        raise
     except Exception as exc:  # a backend failure is a failed case, not a crashed run
         answer, gen_error, hit = "", f"generation failed: {type(exc).__name__}: {exc}", None
     latency = time.perf_counter() - t0

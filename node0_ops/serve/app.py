@@ -5,7 +5,7 @@ Routes::
     POST /v1/chat/completions   OpenAI chat completion; "stream": true answers SSE chunks
                                 ("chat.completion.chunk", then "data: [DONE]")
     GET  /v1/models             the model and every adapter stack ("polecat-v3+task-code-review")
-    GET  /health                {"status": "ok", model, adapters, active_stack, queued, n_ctx} (no auth)
+    GET  /health                {"status": "ok", model, adapters, active_stack, queued, n_ctx, llama_settings} (no auth)
 
 Non-streaming answers turn the model's Hermes ``<tool_call>`` blocks (the training format) into
 OpenAI ``message.tool_calls`` (``finish_reason: "tool_calls"``); streaming sends the raw text.
@@ -145,6 +145,8 @@ def make_app(engine: LlamaEngine, config: ServeConfig, *, context_for=None):
 
     spec = engine.spec
     scheduler = Scheduler(engine, config.max_queue)
+    settings = getattr(engine, "settings", None)  # LlamaSettings the model was loaded with
+    llama_settings = settings.to_dict() if settings is not None else None
     started = int(time.time())
 
     def err(status: int, message: str, code: str | None = None, param: str | None = None) -> JSONResponse:
@@ -164,13 +166,13 @@ def make_app(engine: LlamaEngine, config: ServeConfig, *, context_for=None):
                              "adapters": [a.name for a in spec.adapters],
                              "active_stack": spec.stack_id(engine.active_stack or ()),
                              "default_stack": spec.stack_id(spec.default_stack), "queued": scheduler.queued,
-                             "n_ctx": config.n_ctx})
+                             "n_ctx": config.n_ctx, "llama_settings": llama_settings})
 
     async def models(request):
         if (denied := unauthorized(request)) is not None:
             return denied
         data = [{"id": sid, "object": "model", "created": started, "owned_by": "node0", "root": spec.name,
-                 "adapters": sid.split("+")[1:]} for sid in spec.listed_stacks()]
+                 "adapters": sid.split("+")[1:], "llama_settings": llama_settings} for sid in spec.listed_stacks()]
         return JSONResponse({"object": "list", "data": data})
 
     def with_context(params, body) -> None:

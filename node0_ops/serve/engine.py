@@ -263,21 +263,26 @@ class LlamaEngine:
 
     Args:
         spec: what to load.  config: :class:`ServeConfig` (n_ctx, threads, batch, seed).
+        settings: llama.cpp model settings (default: this machine's, from
+            :func:`node0_ops.models.llama_open.llama_settings`); kept as ``self.settings``.
 
     Raises:
         ImportError: llama-cpp-python is not installed (``make install`` builds it).
         RuntimeError: llama.cpp could not load an adapter GGUF (wrong base architecture or file).
     """
 
-    def __init__(self, spec: ModelSpec, config: ServeConfig | None = None):
+    def __init__(self, spec: ModelSpec, config: ServeConfig | None = None, settings=None):
         import llama_cpp
 
         self._lc = llama_cpp
         self.spec = spec
         self.config = config or ServeConfig()
         c = self.config
-        self.llm = llama_cpp.Llama(model_path=str(spec.gguf), n_ctx=c.n_ctx, n_threads=c.n_threads,
-                                   n_threads_batch=c.n_threads, n_batch=c.n_batch, seed=c.seed, verbose=False)
+        from node0_ops.models.llama_open import open_llama
+
+        self.llm = open_llama(spec.gguf, n_ctx=c.n_ctx, n_threads=c.n_threads, n_batch=c.n_batch, seed=c.seed,
+                              verbose=False, settings=settings)
+        self.settings = self.llm.gtft_settings  # LlamaSettings (use_extra_bufts ...), reported by /health
         self.lock = threading.Lock()
         self._adapters: dict[str, object] = {}
         self._active: tuple[tuple[str, float], ...] | None = None

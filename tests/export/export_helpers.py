@@ -112,8 +112,9 @@ def llama(path: Path, loras: list[Path] = (), scales: list[float] | None = None,
     import ctypes
 
     llama_cpp = llama_cpp_or_skip()
-    llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=LLAMA_THREADS, n_threads_batch=LLAMA_THREADS,
-                          logits_all=True, verbose=False, seed=0)
+    from node0_ops.models.llama_open import open_llama
+
+    llm = open_llama(path, n_ctx=n_ctx, n_threads=LLAMA_THREADS, logits_all=True, verbose=False, seed=0)
     adapters = []
     try:
         if loras:

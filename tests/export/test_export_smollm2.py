@@ -28,6 +28,7 @@ from node0_ops.export import export_model
 from node0_ops.export.adapters import sha256_file
 from node0_ops.export.gguf_writer import read_gguf
 from node0_ops.export.modelfile import parse_modelfile
+from node0_ops.models.llama_open import open_llama
 
 PROMPTS = ["Write a haiku about the sea.", "What is the capital of France?",
            "How do I list files in a directory with bash?"]
@@ -130,8 +131,8 @@ def test_q4_k_m_loads_chats_and_mostly_agrees(smol_export, refs):
     _report("merged q4_k_m greedy", prefixes, [len(r) for r in refs.merged])
     print(f"[export agreement] q4_k_m teacher-forced top-1: all {overall:.3f}, confident ({n_conf} pos) {confident:.3f}")
     assert confident >= 0.9
-    llama_cpp = llama_cpp_or_skip()
-    llm = llama_cpp.Llama(str(path), n_ctx=512, n_threads=LLAMA_THREADS, n_threads_batch=LLAMA_THREADS, verbose=False)
+    llama_cpp_or_skip()
+    llm = open_llama(path, n_ctx=512, n_threads=LLAMA_THREADS, verbose=False)
     try:  # chat through the template embedded in the GGUF (tokenizer.chat_template)
         out = llm.create_chat_completion(messages=[{"role": "user", "content": PROMPTS[1]}], max_tokens=12,
                                          temperature=0.0)
@@ -141,10 +142,10 @@ def test_q4_k_m_loads_chats_and_mostly_agrees(smol_export, refs):
 
 
 def test_lora_gguf_with_lora_path_matches_peft(smol_export, refs):
-    llama_cpp = llama_cpp_or_skip()
+    llama_cpp_or_skip()
     res = smol_export.result
-    llm = llama_cpp.Llama(str(res.base_gguf), lora_path=str(res.lora_ggufs["role-polecat"]), n_ctx=512,
-                          n_threads=LLAMA_THREADS, n_threads_batch=LLAMA_THREADS, logits_all=True, verbose=False)
+    llm = open_llama(res.base_gguf, lora_path=res.lora_ggufs["role-polecat"], n_ctx=512, n_threads=LLAMA_THREADS,
+                     logits_all=True, verbose=False)
     try:
         got = [llama_greedy(llm, i, N_F16, refs.eos) for i in refs.ids]
     finally:

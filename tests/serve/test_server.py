@@ -65,6 +65,10 @@ def test_models_health_and_auth(server):
     health = httpx.get(server.url + "/health").json()
     assert health["status"] == "ok" and health["adapters"] == ["task-code-review", "task-git-workflow"]
     assert health["default_stack"] == "smol+task-code-review"
+    from node0_ops.models.llama_open import llama_settings
+
+    assert health["llama_settings"] == llama_settings().to_dict() == server.engine.settings.to_dict()
+    assert {m["llama_settings"]["use_extra_bufts"] for m in r.json()["data"]} == {llama_settings().use_extra_bufts}
     for headers in ({}, {"Authorization": "Bearer wrong-key-000"}, {"Authorization": KEY}):
         r = httpx.get(server.url + "/v1/models", headers=headers)
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"

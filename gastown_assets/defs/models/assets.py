@@ -115,6 +115,7 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
         "threshold": float(evaluator.thresholds().overall), "passes_thresholds": ok,
         "gate_reasons": dg.MetadataValue.json(reasons), "by_category": dg.MetadataValue.json(cats),
         "base_vs_candidate": dg.MetadataValue.md(compare(base_off, cand_off)),
+        "llama_settings": dg.MetadataValue.json(cand_off.meta.get("llama_settings") or {}),
     })
 
 
