@@ -15,7 +15,11 @@ takes a ``.gguf`` file or an HF folder directly. The backend defaults to ``gguf`
 GGUF is known, else ``hf``. ``--constrained both`` runs all tasks unconstrained and the
 structured ones again with their JSON schema, and prints both.
 
-Exit status: 0 done (and gate passed), 1 gate failed, 2 bad arguments / model not found.
+The model runs in a child process (:mod:`node0_ops.evals.isolated`); its llama.cpp settings
+(``use_extra_bufts``, see :mod:`node0_ops.models.llama_open`) are recorded in each report's ``meta``.
+
+Exit status: 0 done (and gate passed), 1 gate failed, 2 bad arguments / model not found,
+3 the model's process crashed (message names the signal, the settings and the fix).
 """
 
 import argparse
@@ -90,21 +94,26 @@ def _adapter_paths(adapters, backend: str) -> list[str]:
 
 
 def make_backend(spec: dict, backend: str | None, max_new_tokens: int, threads: int | None):
-    """Build the generation callable for a resolved model spec."""
+    """Build the generation callable for a resolved model spec: an
+    :class:`~node0_ops.evals.isolated.IsolatedBackend` (the model runs in a child process, so a
+    native crash is reported instead of killing this process; close it when done)."""
+    from node0_ops.evals.isolated import BackendSpec, IsolatedBackend
+
     backend = backend or ("gguf" if spec.get("gguf_path") else "hf")
     if backend == "gguf":
         if not spec.get("gguf_path"):
             raise _fail(f"model {spec['name']} has no GGUF export; use --backend hf")
-        from node0_ops.evals.backends import LlamaCppBackend
-
-        return backend, LlamaCppBackend(spec["gguf_path"], lora_paths=_adapter_paths(spec.get("adapters"), "gguf"),
-                                        max_new_tokens=max_new_tokens, n_threads=threads)
-    src = spec.get("hf_path") or spec.get("gguf_path")
-    if not src:
-        raise _fail(f"model {spec['name']} has neither an HF folder nor a GGUF")
-    from node0_ops.evals.backends import TransformersBackend
-
-    return backend, TransformersBackend(src, max_new_tokens=max_new_tokens, adapters=_adapter_paths(spec.get("adapters"), "hf"))
+        bspec = BackendSpec("gguf", spec["gguf_path"], adapters=_adapter_paths(spec.get("adapters"), "gguf"),
+                            max_new_tokens=max_new_tokens, n_threads=threads)
+    else:
+        src = spec.get("hf_path") or spec.get("gguf_path")
+        if not src:
+            raise _fail(f"model {spec['name']} has neither an HF folder nor a GGUF")
+        bspec = BackendSpec("hf", src, adapters=_adapter_paths(spec.get("adapters"), "hf"), max_new_tokens=max_new_tokens)
+    try:
+        return backend, IsolatedBackend(bspec)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
 
 
 def _load_report(path: str):
@@ -142,12 +151,23 @@ def _cmd_run(args) -> int:
             print(f"[{total[0]}] {mode} {case.task_id:<14} {'PASS' if case.passed else 'fail'} {case.latency_s:6.1f}s",
                   file=sys.stderr, flush=True)
 
+    from node0_ops.evals.isolated import BackendDied
+
     reports: dict[str, EvalReport] = {}
-    if args.constrained in ("off", "both"):
-        reports["unconstrained"] = run_suite(gen, tasks, constrained=False, model=label, suite=args.suite, on_case=progress)
-    if args.constrained in ("on", "both"):
-        chosen = [t for t in tasks if t.structured] if args.constrained == "both" else tasks
-        reports["constrained"] = run_suite(gen, chosen, constrained=True, model=label, suite=args.suite, on_case=progress)
+    try:
+        if args.constrained in ("off", "both"):
+            reports["unconstrained"] = run_suite(gen, tasks, constrained=False, model=label, suite=args.suite, on_case=progress)
+        if args.constrained in ("on", "both"):
+            chosen = [t for t in tasks if t.structured] if args.constrained == "both" else tasks
+            reports["constrained"] = run_suite(gen, chosen, constrained=True, model=label, suite=args.suite, on_case=progress)
+    except BackendDied as exc:  # native crash in the model's child process
+        print(f"node0-eval: error: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        if hasattr(gen, "close"):
+            gen.close()
+    for r in reports.values():
+        r.meta = dict(getattr(gen, "meta", {}) or {})
     if args.out:
         Path(args.out).write_text(json.dumps({k: r.to_dict() for k, r in reports.items()}, ensure_ascii=False, indent=1))
     gate_ok, reasons = True, []

@@ -105,3 +105,14 @@ def test_real_gguf_in_the_child_answers_and_records_settings():
     assert gen.proc.returncode == 0
     assert rep.overall.n == 2 and all(not any("generation failed" in e for e in c.errors) for c in rep.cases)
     json.loads(rep.cases[0].answer)  # grammar-constrained in the child
+
+
+def test_node0_eval_cli_reports_a_crashed_child_and_exits_3(fake_gguf, monkeypatch, capsys):
+    from node0_ops.evals import cli
+
+    monkeypatch.setattr(isolated, "WORKER_CMD", SEGV_ON_SECOND)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    code = cli.main(["run", "--model-path", str(fake_gguf), "--category", "conventions", "--constrained", "off", "-q"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert err.startswith("node0-eval: error:") and "SIGSEGV" in err and str(fake_gguf) in err and "use_extra_bufts=" in err
