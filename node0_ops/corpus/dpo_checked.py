@@ -4,7 +4,7 @@ For a training example whose last assistant turn is checkable, the prompt (messa
 turn) is sampled ``n`` times from a model (the base first, later the current candidate). Each
 sample is scored by the checker that fits the example:
 
-- decision scenarios (``meta.allowed_actions`` + ``meta.action``): the patrol-decision checker
+- decision scenarios (``meta.allowed`` or ``meta.allowed_actions``, + ``meta.action``): the patrol-decision checker
   (valid JSON, action in the allowed set, the labelled action; :mod:`node0_ops.evals.checks`);
 - command answers (a ``bd``/``gt`` reference in the assistant turn): the ``corpus_commands``
   checker (the reference's intents, command validator, forbidden-command detection).
@@ -48,7 +48,7 @@ def example_checker(example: dict) -> tuple[Callable[[str], object], str] | None
         return None
     ref = msgs[k]["content"]
     meta = example.get("meta") or {}
-    allowed, action = meta.get("allowed_actions"), meta.get("action")
+    allowed, action = meta.get("allowed_actions") or meta.get("allowed"), meta.get("action")
     if allowed and action:
         accepted = meta.get("accepted_actions") or [action]
         return (lambda a: check_patrol_decision(a, list(allowed), list(accepted))), ref

@@ -58,7 +58,7 @@ def _examples_for_rule(rec: Record, role: str, rule: Rule, rounds: int) -> list[
     rng = random.Random(f"{SEED}:{rec.record_id}:{rule.step_id}:{rule.family}")
     allowed = rule.allowed()
     out = []
-    for case in cases_for(rule, rng, rounds):
+    for k, case in enumerate(cases_for(rule, rng, rounds)):
         action = action_for(rule, case.outcome)
         if action is None or action not in allowed:
             continue
@@ -72,7 +72,9 @@ def _examples_for_rule(rec: Record, role: str, rule: Rule, rounds: int) -> list[
         answer = render_answer(fr, action=action, reason=case.reason[:200], target=case.target, bead=case.bead,
                                command=case.command, confidence=_CONFIDENCE.get(case.family, 0.8))
         out.append(Example(kind="chat", role=role, task="patrol-decision", origin="scenario",
-                           source_key=rec.source_key, record_ids=[rec.record_id],
+                           # one split group per generated case: the held-out splits hold unseen evidence
+                           # for the town's rules (partition does not group scenarios by their formula record)
+                           source_key=f"scenario:{rule.formula}:{rule.step_id}:{rule.family}:{k}", record_ids=[rec.record_id],
                            messages=msgs + [assistant(answer)],
                            meta={"generator": "scenario", "formula": rule.formula, "step": rule.step_id,
                                  "rule_text": rule.text, "rule_family": rule.family, "action": action,

@@ -15,6 +15,8 @@
    including a session pair that draws on two sessions — lands in one split. A group's bucket
    is ``sha256(f"{seed}:{group_key}")`` mapped to [0, 1) with ``group_key`` its smallest
    source_key: ``< test_frac`` -> test, ``< test_frac + val_frac`` -> val, else train.
+   Generated items (:data:`GENERATED_ORIGINS`: decision scenarios rendered for a formula's rules)
+   cite their formula record for lineage only and are grouped by their own source_key.
 4. :func:`coverage` lists (role, task) cells with fewer than ``min_per_cell`` examples.
 
 Usage::
@@ -268,6 +270,12 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+# Origins whose text is generated (evidence rendered for a formula rule), not taken from the record
+# they cite for lineage: their split group is their own source_key, so one formula's rules feed
+# train, val and test with different evidence instead of one split only.
+GENERATED_ORIGINS = ("scenario",)
+
+
 def split_of(key: str, seed: int, val_frac: float, test_frac: float) -> str:
     """Split for a group key: ``sha256(f"{seed}:{key}")`` -> [0, 1) -> test / val / train."""
     u = int(hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()[:16], 16) / 2 ** 64
@@ -308,6 +316,8 @@ def partition_corpus(examples: Sequence[Example], pairs: Sequence[DpoPair] = (),
     for item in kept_e + kept_p:
         sk = "sk:" + item.source_key
         uf.find(sk)
+        if item.origin in GENERATED_ORIGINS:
+            continue    # generated from a rule, not copied from the record: grouped by source_key alone
         for rid in item.record_ids:
             uf.union(sk, "rid:" + rid)
     members: dict[str, list[str]] = defaultdict(list)

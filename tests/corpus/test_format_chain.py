@@ -9,7 +9,7 @@ from node0_ops.corpus.examples_common import call_command
 from node0_ops.corpus.examples_transcript import parse_session, session_outcome
 from node0_ops.corpus.format_sft import build_examples, format_records, message_problems
 from node0_ops.corpus.mutations import MUTATION_MODES
-from node0_ops.corpus.partition import partition_corpus
+from node0_ops.corpus.partition import GENERATED_ORIGINS, partition_corpus
 from node0_ops.corpus.schema import ROLES, TASKS, Provenance, Record
 from node0_ops.paths import EMBEDDED_TOWN
 
@@ -86,7 +86,7 @@ def test_sample_town_outcomes_cover_the_planted_failures(sample_chain):
 def test_sample_town_pairs(sample_chain):
     recs, _, pairs, _ = sample_chain
     modes = Counter((p.origin, p.failure_mode) for p in pairs)
-    assert {m for o, m in modes if o == "mutation"} == set(MUTATION_MODES), modes
+    assert set(MUTATION_MODES) <= {m for o, m in modes if o == "mutation"}, modes   # + the command tasks' bad variants
     session = [p for p in pairs if p.origin in ("session_pair", "session_fix")]
     assert len(session) >= 3
     roles = {r.source_key: parse_session(r).role for r in recs if r.kind == "transcript"}
@@ -104,6 +104,8 @@ def test_sample_town_partition_is_leak_free(sample_chain):
         assert seen.setdefault(item.source_key, item.split) == item.split
     rid_split = {}
     for item in part.examples + part.pairs:
+        if item.origin in GENERATED_ORIGINS:     # rendered for a rule; the record is lineage only
+            continue
         for rid in item.record_ids:
             assert rid_split.setdefault(rid, item.split) == item.split
 
