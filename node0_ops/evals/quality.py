@@ -47,3 +47,35 @@ def summarize(report: EvalReport) -> dict:
     hits = [getattr(c, "hit_max_tokens", None) for c in report.cases]
     out["hit_max_tokens"] = sum(bool(h) for h in hits) if any(h is not None for h in hits) else None
     return out
+
+
+def scenario_tasks(examples, *, limit: int = 0) -> list:
+    """Held-out decision scenarios (corpus TEST split rows, ``origin == "scenario"``) as eval tasks.
+
+    Each becomes a ``patrol_decision`` task: allowed actions from ``meta.allowed``, the labelled
+    ``meta.action`` accepted, the reason must cite one of ``meta.cites`` when the scenario names
+    any; extra answer fields are allowed (some framings ask for ``target``/``bead``/...).
+    ``limit`` > 0 keeps that many, spread evenly over the rows (sorted by example id).
+    """
+    from node0_ops.evals.checks import patrol_decision_schema
+    from node0_ops.evals.tasks import EvalTask
+
+    rows = sorted((e for e in examples if e.get("origin") == "scenario" and e.get("messages")),
+                  key=lambda e: e["example_id"])
+    if limit and len(rows) > limit:
+        rows = [rows[i * len(rows) // limit] for i in range(limit)]
+    out = []
+    for e in rows:
+        meta = e.get("meta") or {}
+        allowed = list(meta.get("allowed") or [])
+        if not allowed or meta.get("action") not in allowed:
+            continue
+        schema = {**patrol_decision_schema(allowed), "additionalProperties": True}
+        args = {"allowed_actions": allowed, "accepted_actions": [meta["action"]], "schema": schema}
+        if meta.get("cites"):
+            args["reason_mentions"] = list(meta["cites"])
+        msgs = [m for m in e["messages"] if m["role"] != "assistant"] if e["messages"][-1]["role"] == "assistant" else e["messages"]
+        out.append(EvalTask(task_id=f"heldout-{e['example_id']}", category="patrol-decision", role=e["role"],
+                            messages=msgs, checker="patrol_decision", checker_args=args, json_schema=schema,
+                            reference=e["messages"][-1]["content"], source="corpus:test"))
+    return out
