@@ -848,10 +848,11 @@ for role, sev, ask in ESCS:
             ["escalate"], n_cmd)
 DONES = [("polecat", "Your work on ib-q7d3 is committed and pushed. Finish the assignment the Gas Town way.", {}, "gt done"),
          ("polecat", "You are stuck on ib-q7d3 (the vendor API is down) and need to give it back as escalated. End your session correctly.",
-          {"status": "ESCALATED"}, "gt done --status ESCALATED"),
+          {"status": "ESCALATED"}, None),
          ("polecat", "ib-q7d3 has to wait until next week; finish this session marking the work deferred.",
-          {"status": "DEFERRED"}, "gt done --status DEFERRED")]
+          {"status": "DEFERRED"}, None)]
 for role, ask, flags, ref in DONES:
+    ref = ref or "gt done --status " + flags["status"]
     m = {"cmd": "gt done"}
     if flags:
         m["flags"] = flags
