@@ -3,12 +3,18 @@
 Real-data tests use the ``real_root`` fixture: they skip with a reason when
 ``../shared/gastown-real`` is absent, and fail instead when
 ``GTFT_REQUIRE_REAL_DATA=1`` (set by ``.ci/run``).
+
+Tests marked ``native`` (they load llama.cpp) run in a child pytest (``tests/native_isolation.py``).
 """
 
 import os
 from pathlib import Path
 
 import pytest
+
+# @pytest.mark.native tests (llama.cpp) run in a child pytest: a native crash is a failed test
+from native_isolation import (pytest_configure, pytest_runtest_logfinish, pytest_runtest_logreport,  # noqa: F401
+                              pytest_runtest_logstart, pytest_runtest_protocol)
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_ROOT = Path(os.environ.get("GTFT_REAL_DATA", REPO.parent / "shared" / "gastown-real"))

@@ -46,6 +46,7 @@ def test_choice_schema_parts():
 
 
 @pytest.mark.slow
+@pytest.mark.native
 def test_llama_cpp_backend_runs_three_tasks():
     """Proves the GGUF path end to end: free text, grammar-constrained JSON, scoring (< 60 s)."""
     pytest.importorskip("llama_cpp")

@@ -12,6 +12,7 @@ from node0_ops.export.adapters import sha256_file
 from node0_ops.export.gguf_writer import read_gguf
 
 
+@pytest.mark.native  # llama.cpp quantizer in this process
 def test_export_layout_and_manifest(tmp_path, tiny_llama, tiny_adapters):
     llama_cpp_or_skip()
     role, task = tiny_adapters

@@ -30,6 +30,8 @@ from node0_ops.export.gguf_writer import read_gguf
 from node0_ops.export.modelfile import parse_modelfile
 from node0_ops.models.llama_open import open_llama
 
+pytestmark = pytest.mark.native  # loads llama.cpp: runs in a child pytest (tests/native_isolation.py)
+
 PROMPTS = ["Write a haiku about the sea.", "What is the capital of France?",
            "How do I list files in a directory with bash?"]
 N_F16 = 16

@@ -15,6 +15,8 @@ from node0_ops.export.gguf_writer import (permute_qk, read_gguf, read_gguf_kv, u
 from node0_ops.export.lora_gguf import write_lora_gguf
 from node0_ops.export.merge import merge_adapters
 
+pytestmark = pytest.mark.native  # loads llama.cpp: runs in a child pytest (tests/native_isolation.py)
+
 IDS = list(range(200, 232))  # same token ids into both runtimes: no tokenizer in the comparison
 
 

@@ -71,6 +71,7 @@ def test_echo_script_agent_runs_refuses_and_exits(tmux, workspace, tmp_path):
     assert all(x["cwd"] == str(work) for x in lines)
 
 
+@pytest.mark.native  # loads llama.cpp here too: runs in a child pytest (tests/native_isolation.py)
 def test_real_model_agent_answers_in_tmux_and_exits_on_eof(tmux, workspace, gguf):
     """SmolLM2 GGUF in the pane: the pane and the transcript show the greedy answer this process computes too."""
     from node0_ops.serve.agent import INSTRUCTIONS

@@ -11,6 +11,8 @@ from node0_ops.serve.engine import LlamaEngine
 from node0_ops.serve.models import spec_from_paths
 from node0_ops.serve.serve_config import ServeConfig
 
+pytestmark = pytest.mark.native  # loads llama.cpp: runs in a child pytest (tests/native_isolation.py)
+
 KEY = "test-key-0123"
 HDR = {"Authorization": f"Bearer {KEY}"}
 ASK = [{"role": "user", "content": "How do I finish my work in Gas Town?"}]
