@@ -19,6 +19,10 @@ What it measures (same SmolLM2-135M-Instruct weights, same prompts, greedy, same
 4. Adapter switch on the live model: ``llama_set_adapters_lora`` none <-> LoRA (median / p95 µs),
    and TTFT of a request that switches stack vs one that does not.
 5. Requests/s: 1 client sequential vs ``--clients`` concurrent clients (one model, FIFO queue).
+7. Extra buffer types: decode tokens/s of each quantized GGUF (shipped Q4_1, q4_k_m, q8_0) loaded with
+   llama.cpp's ``use_extra_bufts`` on and off (:mod:`node0_ops.models.llama_open`), each load in a
+   child process: a crash (the AMX repack on Intel) prints ``crashed (SIGSEGV (signal 11))`` for that
+   row. ``--bufts-only`` prints just this table.
 6. Memory-bandwidth bound: bytes of weights read per token (all GGUF tensors: SmolLM2 ties the
    output matrix to the embeddings, so it is read whole for the logits) vs a numpy large-array copy
    bandwidth (read + write bytes / s); bound = bandwidth / bytes per token, and the fraction of it
@@ -252,6 +256,81 @@ def bench_transformers(base_dir: Path, prompts: list[str], max_tokens: int) -> d
     return {"ttft_s": statistics.median(ttfts), "decode_tps": statistics.median(rates), "tokens": total}
 
 
+# ----------------------------------------------------------------------------- extra buffer types
+
+
+def bufts_child(path: Path, on: bool, prompt: str, max_tokens: int) -> dict:
+    """(child process) Load ``path`` with ``use_extra_bufts=on`` and time greedy decode by argmax."""
+    import dataclasses
+
+    import numpy as np
+
+    from node0_ops.models.llama_open import llama_settings, open_llama
+
+    settings = dataclasses.replace(llama_settings(), use_extra_bufts=on, reason="bench/serve.py forces it")
+    t = time.perf_counter()
+    llm = open_llama(path, n_ctx=1024, n_threads=THREADS, settings=settings, seed=0)
+    load_s = time.perf_counter() - t
+    ids = llm.tokenize(prompt.encode(), add_bos=True)
+    t = time.perf_counter()
+    llm.eval(ids)
+    prefill_s = time.perf_counter() - t
+    out, t = [], time.perf_counter()
+    for _ in range(max_tokens):
+        tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        out.append(tok)
+        llm.eval([tok])
+    decode_s = time.perf_counter() - t
+    llm.close()
+    return {"load_s": load_s, "prefill_tps": len(ids) / prefill_s, "decode_tps": len(out) / decode_s, "tokens": out}
+
+
+def bench_extra_bufts(ggufs: dict[str, Path], prompt: str, max_tokens: int) -> dict:
+    """``{quant: {"on": row, "off": row}}``: decode tokens/s with llama.cpp extra buffer types on and
+    off, each load in its own child process so a crash (AMX repack on Intel) is a row, not the end of
+    the bench: ``{"crashed": "SIGSEGV (signal 11)"}``."""
+    import signal
+    import subprocess
+
+    res: dict = {}
+    for quant, path in ggufs.items():
+        for on in (True, False):
+            cmd = [sys.executable, __file__, "--bufts-child", str(path), "--bufts-on", str(int(on)),
+                   "--max-tokens", str(max_tokens), "--threads", str(THREADS)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONFAULTHANDLER="1"))
+            if proc.returncode < 0:
+                try:
+                    name = signal.Signals(-proc.returncode).name
+                except ValueError:
+                    name = "signal"
+                row = {"crashed": f"{name} (signal {-proc.returncode})"}
+            elif proc.returncode != 0:
+                row = {"crashed": f"exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}"}
+            else:
+                row = json.loads(proc.stdout.strip().splitlines()[-1])
+            res.setdefault(quant, {})["on" if on else "off"] = row
+            shown = row["crashed"] if "crashed" in row else f"{row['decode_tps']:.1f} decode tok/s"
+            log(f"  {quant} extra buffer types {'on' if on else 'off'}: {shown}")
+    return res
+
+
+def print_bufts(res: dict, max_tokens: int) -> None:
+    from node0_ops.models.cpu import cpu_features
+    from node0_ops.models.llama_open import llama_settings
+
+    s = llama_settings()
+    print(f"\nllama.cpp extra buffer types (use_extra_bufts), greedy decode of {max_tokens} tokens, {THREADS} threads,"
+          f" {cpu_features().summary()}; auto choice here: {s.use_extra_bufts} ({s.reason})")
+    print(f"{'GGUF':18} {'on: decode tok/s':>17} {'off: decode tok/s':>18} {'on/off':>7} {'same tokens':>12}")
+    for quant, rows in res.items():
+        on, off = rows["on"], rows["off"]
+        cell = lambda r: r["crashed"] if "crashed" in r else f"{r['decode_tps']:.1f}"  # noqa: E731
+        both = "crashed" not in on and "crashed" not in off
+        ratio = f"{on['decode_tps'] / off['decode_tps']:.2f}" if both else "-"
+        same = str(on["tokens"] == off["tokens"]) if both else "-"
+        print(f"{quant:18} {cell(on):>17} {cell(off):>18} {ratio:>7} {same:>12}")
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -262,16 +341,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--threads", type=int, default=THREADS, help=f"threads for both runtimes (default {THREADS})")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--bufts-only", action="store_true", help="only the extra-buffer-types on/off table")
+    ap.add_argument("--bufts-child", help=argparse.SUPPRESS)
+    ap.add_argument("--bufts-on", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     set_threads(args.threads)
+    if args.bufts_child:
+        print(json.dumps(bufts_child(Path(args.bufts_child), bool(args.bufts_on), PROMPTS[0], args.max_tokens)))
+        return 0
     prompts = PROMPTS[:max(1, min(3, args.prompts))]
     t_start = time.perf_counter()
 
-    from node0_ops.models.base import resolve_base
+    from node0_ops.models.base import preset_gguf, resolve_base
 
     base_dir = Path(resolve_base("smollm2-135m"))
     ggufs, note = export_ggufs(base_dir)
     log(note)
+    log("extra buffer types on/off (child processes) ...")
+    bufts_ggufs = {"q4_1 (shipped)": preset_gguf("smollm2-135m"), **{q: p for q, p in ggufs.items() if "shipped" not in q}}
+    bufts = bench_extra_bufts(bufts_ggufs, PROMPTS[0], args.max_tokens)
+    if args.bufts_only:
+        print_bufts(bufts, args.max_tokens)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"extra_bufts": bufts, "threads": THREADS}, indent=2, default=str))
+        return 0
     try:
         lora = make_lora_gguf(base_dir)
     except Exception as exc:
@@ -279,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         lora = None
     bw = copy_bandwidth()
     results = {"note": note, "copy_bandwidth_gbs": bw, "threads": THREADS, "max_tokens": args.max_tokens,
-               "servers": {}}
+               "servers": {}, "extra_bufts": bufts}
     for quant, path in ggufs.items():
         log(f"server on {quant} ...")
         r = bench_server(path, lora, prompts, args.max_tokens, args.clients)
@@ -312,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                   f" TTFT same stack {r['ttft_same_stack_s'] * 1e3:.0f} ms vs switching {r['ttft_switching_s'] * 1e3:.0f} ms")
         print(f"[{q}] requests/s: 1 client {r['rps_1_client']:.2f}, {args.clients} clients "
               f"{r[f'rps_{args.clients}_clients']:.2f} (errors: {len(r['concurrent_errors'])})")
+    print_bufts(bufts, args.max_tokens)
     print(f"total {results['seconds']:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
