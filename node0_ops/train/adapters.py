@@ -58,25 +58,30 @@ def qlora_support(device: str) -> tuple[bool, str]:
     return True, "ok"
 
 
-def resolve_device(cfg) -> tuple[str, torch.dtype, torch.dtype | None]:
-    """``(device, weight_dtype, autocast_dtype_or_None)`` for a config's device/precision.
+def resolve_precision(cfg, device: str | None = None):
+    """The :class:`~node0_ops.train.precision.PrecisionPlan` of a config (device ``auto`` resolved:
+    cuda when present). ``device`` overrides ``cfg.device``.
 
-    ``auto``: CUDA with bf16 weights when present; on CPU fp32 weights with the forward under bf16
-    autocast when the CPU has native bf16 (:func:`node0_ops.models.base.cpu_has_bf16`; ~1.6x faster here, loss within
-    0.1%, LoRA weights, gradients and AdamW states stay fp32), else plain fp32. ``fp32`` forces fp32
-    everywhere; ``bf16`` forces bf16 (weights on CUDA, autocast on CPU).
+    ``auto`` on CPU: frozen base linears in bf16 under bf16 autocast when the CPU has native bf16
+    (AMX bf16 or avx512_bf16, :func:`node0_ops.models.cpu.cpu_features`), else plain fp32; on CUDA
+    bf16 weights. ``fp32`` forces fp32 everywhere; ``bf16`` forces bf16. LoRA weights, gradients
+    and AdamW states stay fp32 in every mode.
+
+    Raises:
+        RuntimeError: ``device=cuda`` without CUDA.
     """
-    from node0_ops.models.base import cpu_bf16_autocast, pick_device
+    from node0_ops.models.base import pick_device
+    from node0_ops.train.precision import precision_plan
 
-    device, dtype = pick_device(None if cfg.device == "auto" else cfg.device)
-    autocast = None
-    if cfg.precision == "fp32":
-        dtype = torch.float32
-    elif device == "cuda":
-        dtype = torch.bfloat16
-    elif cpu_bf16_autocast(cfg.precision):
-        dtype, autocast = torch.float32, torch.bfloat16
-    return device, dtype, autocast
+    want = device or (None if cfg.device == "auto" else cfg.device)
+    dev, _ = pick_device(want)
+    return precision_plan(cfg.precision, dev)
+
+
+def resolve_device(cfg) -> tuple[str, torch.dtype, torch.dtype | None]:
+    """``(device, base_linear_weight_dtype, autocast_dtype_or_None)`` of :func:`resolve_precision`."""
+    plan = resolve_precision(cfg)
+    return plan.device, getattr(torch, plan.weight_dtype), plan.autocast()
 
 
 def load_base_model(cfg, device: str | None = None):
@@ -84,7 +89,9 @@ def load_base_model(cfg, device: str | None = None):
 
     varlen sdpa attention (:mod:`node0_ops.train.varlen_attention`: one causal SDPA call per packed
     example), ``use_cache`` off (needed for packed rows), gradient checkpointing when asked
-    (non-reentrant), 4-bit NF4 weights when ``cfg.quantization == "4bit"``.
+    (non-reentrant), 4-bit NF4 weights when ``cfg.quantization == "4bit"``. Weight layout from
+    :func:`resolve_precision` (:mod:`node0_ops.train.precision`): on a CPU with native bf16 the
+    frozen linears are stored in bf16, embeddings and norms in fp32.
 
     Raises:
         QLoRAUnsupported: 4-bit asked for without bitsandbytes + CUDA (message says what to use).
@@ -95,10 +102,12 @@ def load_base_model(cfg, device: str | None = None):
 
     from node0_ops.train.varlen_attention import register
 
+    from node0_ops.train.precision import apply_plan
+
     folder = resolve_base(cfg.base)
-    dev, dtype, _ = resolve_device(cfg)
-    dev = device or dev
-    kwargs = {"dtype": dtype, "attn_implementation": register()}
+    plan = resolve_precision(cfg, device)
+    dev = plan.device
+    kwargs = {"dtype": plan.load_dtype(), "attn_implementation": register()}
     if cfg.quantization == "4bit":
         ok, why = qlora_support(dev)
         if not ok:
@@ -115,7 +124,7 @@ def load_base_model(cfg, device: str | None = None):
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     else:
-        model = model.to(dev)
+        model = apply_plan(model, plan).to(dev)
     model.config.use_cache = False
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -127,14 +136,22 @@ def new_adapter(model, lora, name: str):
     """Wrap ``model`` with a fresh trainable LoRA adapter called ``name`` (``peft.get_peft_model``)."""
     from peft import get_peft_model
 
-    return get_peft_model(model, lora.to_peft(), adapter_name=name)
+    from node0_ops.train.precision import lora_to_fp32
+
+    pm = get_peft_model(model, lora.to_peft(), adapter_name=name)
+    lora_to_fp32(pm)  # PEFT keeps LoRA fp32 over bf16 bases (autocast_adapter_dtype); make it a guarantee
+    return pm
 
 
 def load_trainable(model, adapter_dir: str | Path, name: str):
     """Wrap ``model`` with a saved adapter loaded as trainable under ``name`` (DPO from a role adapter)."""
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(model, str(adapter_dir), adapter_name=name, is_trainable=True)
+    from node0_ops.train.precision import lora_to_fp32
+
+    pm = PeftModel.from_pretrained(model, str(adapter_dir), adapter_name=name, is_trainable=True)
+    lora_to_fp32(pm)
+    return pm
 
 
 def stack_task_adapter(model, role_dir: str | Path, lora, role_name: str = "role", task_name: str = "task"):
@@ -146,6 +163,9 @@ def stack_task_adapter(model, role_dir: str | Path, lora, role_name: str = "role
     pm.base_model.set_adapter([role_name, task_name])
     pm.base_model.set_requires_grad(role_name, requires_grad=False)
     pm.base_model.set_requires_grad(task_name, requires_grad=True)
+    from node0_ops.train.precision import lora_to_fp32
+
+    lora_to_fp32(pm)
     return pm
 
 
@@ -158,6 +178,9 @@ def add_frozen(pm, adapter_dir: str | Path, name: str) -> None:
     for a in active:
         if a in trainable_adapter_names(pm):
             pm.base_model.set_requires_grad(a, requires_grad=True)
+    from node0_ops.train.precision import lora_to_fp32
+
+    lora_to_fp32(pm)
 
 
 def trainable_adapter_names(pm) -> set[str]:

@@ -44,9 +44,10 @@ class TrainConfigBase:
         save_total_limit: keep this many newest checkpoints (>= 1).
         gradient_checkpointing: recompute activations in backward (less memory, ~1.5x slower).
         device: ``auto`` (cuda when present), ``cpu`` or ``cuda``.
-        precision: ``auto`` (bf16 weights on cuda; on cpu bf16 autocast when the CPU has native
-            bf16 (avx512_bf16/amx), else fp32), ``fp32``, or ``bf16``. LoRA weights, gradients and
-            AdamW states stay fp32 in every mode.
+        precision: ``auto`` (bf16 weights on cuda; on cpu, when the CPU has native bf16 (AMX
+            bf16 or avx512_bf16), frozen base linears stored in bf16 under bf16 autocast with
+            embeddings/norms fp32, else fp32), ``fp32``, or ``bf16``. LoRA weights, gradients and
+            AdamW states stay fp32 in every mode (:mod:`node0_ops.train.precision`).
         quantization: ``none`` or ``4bit`` (QLoRA, Dettmers et al. 2023; needs bitsandbytes
             with a device it supports, CUDA here; refused otherwise).
         num_threads: torch intra-op threads (None: torch default).

@@ -3,13 +3,21 @@
 Estimate (bytes) for a llama-shaped decoder (read from the base folder's ``config.json``)::
 
     weights      = n_params * bytes(dtype)            (0.5 B/param + 10% for 4-bit NF4)
+                 = n_linear * 2 + n_other * 4         (layout cpu_bf16: frozen linears bf16,
+                                                       embeddings + norms fp32)
     lora         = n_lora * 4 * (1 weight + 1 grad + 2 AdamW moments)
     activations  = layers * seq * hidden * FACTOR * bytes(act)        (no gradient checkpointing)
                  = layers * seq * hidden * bytes(act) + seq * hidden * FACTOR * bytes(act)   (with)
     logits       = seq * vocab * 4 * 2                (fp32 logits + their gradient)
-    casts        = n_params * 2                       (CPU bf16 autocast: the bf16 weight copies
-                                                       autograd keeps for the backward pass)
+    casts        = bf16 copies of fp32 weights that autocast makes and autograd keeps for the
+                   backward pass: n_params * 2 for fp32 weights under autocast (``autocast_bf16``);
+                   vocab * hidden * 2 in cpu_bf16 with a tied LM head (the fp32 embedding), else 0
     runtime      = 0.7 GB on CPU (python, torch, transformers), 0.6 GB CUDA context on GPU
+
+The layout is the run's :func:`node0_ops.train.precision.precision_plan` (``check_memory``) or
+the ``layout`` argument (``estimate_memory``; default fp32 on CPU, cuda_bf16 on CUDA unless
+precision=fp32). bytes(act) is 4 on CPU in every layout (cpu_bf16 keeps the residual stream and
+norms fp32).
 
 ``FACTOR`` = 40 floats per layer x token x hidden unit: calibrated on SmolLM2-135M (seq 512, fp32,
 LoRA r=16 on all projections, peak RSS ~2.7 GB without / ~1.8 GB with gradient checkpointing,
@@ -27,7 +35,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from node0_ops.models.base import cpu_bf16_autocast
+from node0_ops.train.precision import precision_plan
 
 GB = 1024 ** 3
 FACTOR = 40.0
@@ -53,14 +61,15 @@ class MemoryEstimate:
     total: int
     casts: int = 0
     free: int | None = None
+    layout: str = "fp32"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def describe(self) -> str:
         parts = ", ".join(f"{k} {v / GB:.2f} GB" for k, v in asdict(self).items()
-                          if k not in ("total", "free") and v)
-        return f"{self.total / GB:.2f} GB ({parts})"
+                          if k not in ("total", "free", "layout") and v)
+        return f"{self.total / GB:.2f} GB ({parts}; layout {self.layout})"
 
 
 def model_shape(config: dict) -> dict:
@@ -73,28 +82,46 @@ def model_shape(config: dict) -> dict:
     inter = config["intermediate_size"]
     vocab = config["vocab_size"]
     per_layer = h * heads * hd * 2 + h * kv * hd * 2 + 3 * h * inter + 2 * h
-    n = vocab * h + layers * per_layer + h + (0 if config.get("tie_word_embeddings", True) else vocab * h)
+    tied = config.get("tie_word_embeddings", True)
+    n = vocab * h + layers * per_layer + h + (0 if tied else vocab * h)
+    linear = layers * (h * heads * hd * 2 + h * kv * hd * 2 + 3 * h * inter) + (0 if tied else vocab * h)
     return {"params": n, "hidden": h, "layers": layers, "heads": heads, "kv_heads": kv, "head_dim": hd,
-            "intermediate": inter, "vocab": vocab}
+            "intermediate": inter, "vocab": vocab, "linear_params": linear, "tied": bool(tied)}
 
 
 def estimate_memory(cfg, model_config: dict, device: str = "cpu", kind: str = "sft",
-                    weight_bytes: float | None = None, autocast_bf16: bool = False) -> MemoryEstimate:
+                    weight_bytes: float | None = None, autocast_bf16: bool = False,
+                    layout: str | None = None) -> MemoryEstimate:
     """Estimate the peak memory of a run (see the module docstring for the formula).
 
-    ``autocast_bf16``: the run uses CPU bf16 autocast over fp32 weights (adds the cast copies).
+    ``layout``: ``fp32`` | ``cpu_bf16`` | ``cuda_bf16`` (:mod:`node0_ops.train.precision`); None
+    means fp32 on CPU and cuda_bf16 on CUDA (fp32 when ``cfg.precision == "fp32"``).
+    ``autocast_bf16``: fp32 weights under CPU bf16 autocast (adds a bf16 copy of every weight).
+    ``weight_bytes`` overrides the bytes per base parameter.
+
+    Raises:
+        ValueError: unknown layout.
     """
     s = model_shape(model_config)
+    if layout is None:
+        layout = "cuda_bf16" if (device == "cuda" and cfg.precision in ("auto", "bf16")) else "fp32"
+    if layout not in ("fp32", "cpu_bf16", "cuda_bf16"):
+        raise ValueError(f"layout={layout!r} must be fp32, cpu_bf16 or cuda_bf16")
     if cfg.quantization == "4bit":
         wb = 0.55
     elif weight_bytes is not None:
         wb = weight_bytes
     else:
-        wb = 2 if (device == "cuda" and cfg.precision in ("auto", "bf16")) else 4
+        wb = 2 if layout == "cuda_bf16" else 4
     ab = 2 if wb <= 2 else 4
     seq = cfg.max_seq_len * (2 if kind == "dpo" else 1)
     n_lora = cfg.lora.n_params(s["hidden"], s["intermediate"], s["layers"], s["heads"], s["kv_heads"], s["head_dim"])
-    weights = int(s["params"] * wb)
+    if layout == "cpu_bf16" and weight_bytes is None and cfg.quantization != "4bit":
+        weights = int(s["linear_params"] * 2 + (s["params"] - s["linear_params"]) * 4)
+        casts = s["vocab"] * s["hidden"] * 2 if s["tied"] else 0
+    else:
+        weights = int(s["params"] * wb)
+        casts = int(s["params"] * 2) if autocast_bf16 and device != "cuda" else 0
     lora = n_lora * 4 * 4
     per_layer = seq * s["hidden"] * ab
     if cfg.gradient_checkpointing:
@@ -103,9 +130,8 @@ def estimate_memory(cfg, model_config: dict, device: str = "cpu", kind: str = "s
         acts = int(s["layers"] * per_layer * FACTOR)
     logits = seq * s["vocab"] * 4 * 2
     runtime = RUNTIME_CUDA if device == "cuda" else RUNTIME_CPU
-    casts = int(s["params"] * 2) if autocast_bf16 and device != "cuda" else 0
     total = weights + lora + acts + logits + runtime + casts
-    return MemoryEstimate(weights, lora, acts, logits, runtime, total, casts=casts)
+    return MemoryEstimate(weights, lora, acts, logits, runtime, total, casts=casts, layout=layout)
 
 
 def free_memory(device: str = "cpu") -> int:
@@ -121,8 +147,13 @@ def free_memory(device: str = "cpu") -> int:
     raise RuntimeError("/proc/meminfo has no MemAvailable line; pass free_bytes= explicitly")
 
 
-def _fits(cfg, model_config, device, kind, budget, autocast_bf16=False) -> bool:
-    return estimate_memory(cfg, model_config, device, kind, autocast_bf16=autocast_bf16).total <= budget
+def _fits(cfg, model_config, device, kind, budget) -> bool:
+    return estimate_memory(cfg, model_config, device, kind, layout=_layout(cfg, device)).total <= budget
+
+
+def _layout(cfg, device: str) -> str:
+    """The layout the trainer will use for ``cfg`` on ``device`` (4-bit QLoRA: CUDA bf16 compute)."""
+    return precision_plan(cfg.precision, "cuda" if device == "cuda" else "cpu").layout
 
 
 def check_memory(cfg, base: str | Path | dict, device: str = "cpu", kind: str = "sft",
@@ -136,8 +167,7 @@ def check_memory(cfg, base: str | Path | dict, device: str = "cpu", kind: str = 
         The estimate (with ``free`` filled) when it fits.
     """
     model_config = base if isinstance(base, dict) else json.loads((Path(base) / "config.json").read_text())
-    ac = device != "cuda" and cpu_bf16_autocast(cfg.precision)
-    est = estimate_memory(cfg, model_config, device, kind, autocast_bf16=ac)
+    est = estimate_memory(cfg, model_config, device, kind, layout=_layout(cfg, device))
     free = free_memory(device) if free_bytes is None else int(free_bytes)
     est.free = free
     budget = free * HEADROOM
@@ -149,7 +179,7 @@ def check_memory(cfg, base: str | Path | dict, device: str = "cpu", kind: str = 
     fit_seq = None
     while seq > 64:
         seq = max(64, (seq // 2) // 64 * 64 or 64)
-        if _fits(replace(cfg, max_seq_len=seq), model_config, device, kind, budget, ac):
+        if _fits(replace(cfg, max_seq_len=seq), model_config, device, kind, budget):
             fit_seq = seq
             break
     if fit_seq:
@@ -158,13 +188,13 @@ def check_memory(cfg, base: str | Path | dict, device: str = "cpu", kind: str = 
             mid = (lo + hi) // 2 // 64 * 64
             if mid <= lo:
                 break
-            if _fits(replace(cfg, max_seq_len=mid), model_config, device, kind, budget, ac):
+            if _fits(replace(cfg, max_seq_len=mid), model_config, device, kind, budget):
                 lo = mid
             else:
                 hi = mid
         tips.append(f"max_seq_len={lo} fits (--max-seq-len {lo})")
     if not cfg.gradient_checkpointing:
-        if _fits(replace(cfg, gradient_checkpointing=True), model_config, device, kind, budget, ac):
+        if _fits(replace(cfg, gradient_checkpointing=True), model_config, device, kind, budget):
             tips.append("gradient_checkpointing=true fits at the same max_seq_len (--gradient-checkpointing, ~1.5x slower)")
     if device == "cuda" and cfg.quantization != "4bit":
         if _fits(replace(cfg, quantization="4bit"), model_config, device, kind, budget):

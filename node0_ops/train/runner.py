@@ -230,6 +230,7 @@ def execute(spec: dict, *, on_step: Callable | None = None, optimizer_factory: C
 
     from node0_ops.models.base import resolve_base
     from node0_ops.train import adapters as A
+    from node0_ops.train.precision import weight_dtypes
     from node0_ops.train.resources_guard import check_memory
     from node0_ops.train.trainer import SFTObjective, Trainer
 
@@ -258,7 +259,8 @@ def execute(spec: dict, *, on_step: Callable | None = None, optimizer_factory: C
                                mismatch_allowed=bool(issues))
         started = True
         (run_dir / "pid").write_text(json.dumps({"pid": os.getpid(), "pgid": os.getpgid(0)}))
-        device, _, autocast = A.resolve_device(cfg)
+        plan = A.resolve_precision(cfg)
+        device, autocast = plan.device, plan.autocast()
         if cfg.check_memory:
             est = check_memory(cfg, folder, device, kind="dpo" if kind == "dpo" else "sft")
             emit({"event": "memory", "estimate_gb": round(est.total / 2 ** 30, 2), "free_gb": round(est.free / 2 ** 30, 2)})
@@ -280,7 +282,8 @@ def execute(spec: dict, *, on_step: Callable | None = None, optimizer_factory: C
             raise D.DataError(f"no usable training rows after tokenization: {rep.problems[:5]}")
         emit({"event": "data", "train": rep.to_dict(), "val": vrep.to_dict()})
         meta = {"run_id": run_id, "kind": kind, "corpus_version": corpus_version, "corpus_hash": corpus_hash,
-                "base": cfg.base, "base_fingerprint": base_fp, "config": cfg.to_dict()}
+                "base": cfg.base, "base_fingerprint": base_fp, "config": cfg.to_dict(),
+                "precision": dict(plan.to_dict(), params=weight_dtypes(model))}
         writer = tracking.MetricsWriter(db, run_id)
         metrics_log = open(run_dir / "metrics.jsonl", "a")
 
@@ -304,11 +307,12 @@ def execute(spec: dict, *, on_step: Callable | None = None, optimizer_factory: C
             objective.prepare(model, trainer.train_data, val)
             before = trainer.evaluate()
         trainer.checkpoint_meta["before"] = before
+        emit({"event": "precision", **meta["precision"]})
         emit({"event": "start", "run_id": run_id, "total_steps": total_steps, "start_step": len(trainer.history)})
         outcome = trainer.train()
         writer.flush()
         metrics_log.close()
-        metrics = dict(outcome.metrics, data=rep.to_dict(), val_data=vrep.to_dict())
+        metrics = dict(outcome.metrics, data=rep.to_dict(), val_data=vrep.to_dict(), precision=meta["precision"])
         if before:
             metrics["before"] = before
         if issues:
@@ -323,6 +327,7 @@ def execute(spec: dict, *, on_step: Callable | None = None, optimizer_factory: C
                 "corpus_hash": corpus_hash, "hyperparameters": cfg.to_dict(), "metrics": metrics,
                 "created_at": _dt.datetime.now().isoformat(timespec="seconds"),
                 "stack": ("base + role + task" if kind == "task" else "base + adapter"),
+                "precision": meta["precision"],
                 **(spec.get("extra") or {}),   # e.g. the data mixture of a role adapter (lineage)
             }
             adapter_dir = str(A.save_adapter(model, name, spec["out_dir"], adapter_meta))
