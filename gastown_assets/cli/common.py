@@ -35,7 +35,7 @@ def materialize(selection: list, *, resources: dict, partition_key: str | None =
                             run_config=run_config, tags=tags, raise_on_error=False)
     if not result.success:
         for ev in result.all_events:
-            if ev.is_failure and ev.step_failure_data:
+            if ev.is_step_failure and ev.step_failure_data:
                 err = ev.step_failure_data.error
                 user = ev.step_failure_data.user_failure_data
                 print(f"error in {ev.step_key}: {user.description if user and user.description else (err.message if err else '')}",
