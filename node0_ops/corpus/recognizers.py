@@ -103,6 +103,8 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # never fetch t
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult  # noqa: E402
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer  # noqa: E402
 
+from node0_ops.corpus.gates import Gate, ascii_lower  # noqa: E402,F401  (re-exported)
+
 Validator = Callable[[str, str, int, int], bool]
 
 # Placeholder tokens the scrubber writes: never secrets themselves.
@@ -118,45 +120,6 @@ def shannon_entropy(value: str) -> float:
         return 0.0
     n = len(value)
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
-
-
-_LOWER_CACHE: list = [None, None]
-
-
-def ascii_lower(text: str) -> str:
-    """``text.lower()`` when that keeps every offset, else ASCII-only lowering (same length)."""
-    if _LOWER_CACHE[0] is text:
-        return _LOWER_CACHE[1]
-    low = text.lower()
-    if len(low) != len(text):  # e.g. 'İ' lowers to 2 chars: keep offsets aligned
-        low = "".join(ch.lower() if ch.isascii() else ch for ch in text)
-    _LOWER_CACHE[0], _LOWER_CACHE[1] = text, low
-    return low
-
-
-@dataclass(frozen=True)
-class Gate:
-    """Cheap test a text must pass before a rule's regex runs.
-
-    Attributes:
-        any_of: case-sensitive substrings; one must occur.
-        any_of_ci: lower-case substrings looked up in the lower-cased text.
-        regex: a small regex to ``search`` (used when substrings cannot express it).
-    """
-
-    any_of: tuple[str, ...] = ()
-    any_of_ci: tuple[str, ...] = ()
-    regex: re.Pattern | None = None
-
-    def open(self, text: str) -> bool:
-        """True when ``text`` holds one of the substrings (or the regex matches)."""
-        if any(s in text for s in self.any_of):
-            return True
-        if self.any_of_ci:
-            low = ascii_lower(text)
-            if any(s in low for s in self.any_of_ci):
-                return True
-        return bool(self.regex is not None and self.regex.search(text))
 
 
 @dataclass(frozen=True)
@@ -509,23 +472,14 @@ def _assign_env(words: str) -> re.Pattern:
     return re.compile(rf"(?:{words}){_SEP}{_VAL}")
 
 
-def build_recognizers() -> list[PatternRecognizer]:
-    """All custom recognizers, one per entity type (see the module docstring)."""
+def own_recognizers() -> list[PatternRecognizer]:
+    """Our own recognizers: only what neither detect-secrets nor presidio covers (reason per rule)."""
     c = re.compile
     aws_prefixes = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABIA", "ACCA")
     b64_40 = r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
     return [
-        GtPatternRecognizer("PRIVATE_KEY", "PemPrivateKeyRecognizer", [
-            Rule("pem_block", c(r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----[^\x00]*?"
-                                r"-----END[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"), Gate(("PRIVATE KEY",)), 1.0),
-            Rule("pem_truncated", c(r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
-                                    r"(?:(?:\\[nr]|[ \t\r\n])*(?:[A-Za-z-]+: [^\n\x00]*|[A-Za-z0-9+/=]{16,}))*"),
-                 Gate(("PRIVATE KEY",)), 0.9),
-        ], priority=0),
-        GtPatternRecognizer("AWS_ACCESS_KEY", "AwsAccessKeyRecognizer", [
-            Rule("aws_key_id", c(r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|PKA|BIA|CCA)[A-Z0-9]{16}(?![A-Za-z0-9])"),
-                 Gate(aws_prefixes), 1.0, _not_after(_ALNUM)),
-        ], priority=10),
+        # detect-secrets' AWS rule needs the secret in quotes; credentials files, `aws configure`
+        # prompts and CSV downloads have it bare.
         GtPatternRecognizer("AWS_SECRET_KEY", "AwsSecretKeyRecognizer", [
             Rule("aws_secret_named", c(r"(?:aws[ _-]?secret(?:[ _-]?access)?[ _-]?key|secretaccesskey)"
                                        r"(?:[ \t]*\[[^\]\n]{0,20}\])?[\"']?[ \t]*[:=][ \t]*[\"']?"
@@ -534,41 +488,40 @@ def build_recognizers() -> list[PatternRecognizer]:
                  Gate(aws_prefixes, any_of_ci=("aws",)), 0.6,
                  lambda v, t, s, e: _not_after(_ALNUM + "/+=")(v, t, s, e) and _aws_secret_bare(v, t, s, e)),
         ], priority=20),
+        # detect-secrets' GitHub rule knows only the classic ghp_/gho_/... tokens, not fine-grained PATs.
         GtPatternRecognizer("GITHUB_TOKEN", "GithubTokenRecognizer", [
-            Rule("github_classic", c(r"gh[pousr]_[A-Za-z0-9]{20,255}" + _NOT_TOKEN),
-                 Gate(("ghp_", "gho_", "ghu_", "ghs_", "ghr_")), 1.0, _not_after(_ALNUM + "_")),
             Rule("github_fine_grained", c(r"github_pat_[A-Za-z0-9_]{30,255}" + _NOT_TOKEN),
                  Gate(("github_pat_",)), 1.0, _not_after(_ALNUM + "_")),
         ], priority=10),
+        # No library rule for Anthropic keys.
         GtPatternRecognizer("ANTHROPIC_KEY", "AnthropicKeyRecognizer", [
             Rule("anthropic", c(r"sk-ant-[A-Za-z0-9_-]{20,}"), Gate(("sk-ant-",)), 1.0, _not_after(_ALNUM + "_-")),
         ], priority=10),
+        # detect-secrets' OpenAI rule needs the legacy 'T3BlbkFJ' marker; project/service keys lack it.
         GtPatternRecognizer("OPENAI_KEY", "OpenAiKeyRecognizer", [
             Rule("openai", c(r"sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}(?![\w-])"), Gate(("sk-",)), 0.9,
                  lambda v, t, s, e: _not_after(_ALNUM + "_-")(v, t, s, e) and _mixed(v, t, s, e)),
         ], priority=12),
+        # No library rule for Hugging Face tokens (our users' hub logins).
         GtPatternRecognizer("HF_TOKEN", "HuggingFaceTokenRecognizer", [
             Rule("hf", c(r"hf_[A-Za-z0-9]{30,}" + _NOT_TOKEN), Gate(("hf_",)), 0.9,
                  lambda v, t, s, e: _not_after(_ALNUM + "_")(v, t, s, e) and _mixed(v, t, s, e)),
         ], priority=10),
+        # detect-secrets' Slack rule has xox* tokens and /services/T../B.. hooks, not app tokens or workflow hooks.
         GtPatternRecognizer("SLACK_TOKEN", "SlackTokenRecognizer", [
-            Rule("slack_token", c(r"xox[abposr]-[A-Za-z0-9-]{10,}"), Gate(("xox",)), 1.0, _not_after(_ALNUM)),
             Rule("slack_app", c(r"xapp-\d-[A-Za-z0-9-]{10,}"), Gate(("xapp-",)), 1.0, _not_after(_ALNUM)),
             Rule("slack_webhook", c(r"hooks\.slack\.com/(?:services|workflows)/(?P<secret>[A-Za-z0-9/_-]{20,})"),
                  Gate(("hooks.slack.com",)), 1.0),
         ], priority=10),
+        # No library rule for Google API keys or bare npm tokens (detect-secrets' npm rule needs an
+        # .npmrc `_authToken=` line); its Stripe rule stops after 24 chars and skips test keys.
         GtPatternRecognizer("API_KEY", "VendorApiKeyRecognizer", [
-            Rule("gitlab", c(r"glpat-[A-Za-z0-9_-]{20,}"), Gate(("glpat-",)), 1.0, _not_after(_ALNUM + "_")),
             Rule("google", c(r"AIza[0-9A-Za-z_-]{35}" + _NOT_TOKEN), Gate(("AIza",)), 1.0, _not_after(_ALNUM + "_")),
             Rule("npm", c(r"npm_[A-Za-z0-9]{36}" + _NOT_TOKEN), Gate(("npm_",)), 1.0, _not_after(_ALNUM + "_")),
-            Rule("pypi", c(r"pypi-AgE[A-Za-z0-9_-]{50,}"), Gate(("pypi-AgE",)), 1.0, _not_after(_ALNUM + "_")),
             Rule("stripe", c(r"[srp]k_(?:live|test)_[A-Za-z0-9]{16,}" + _NOT_TOKEN), Gate(("k_live_", "k_test_")),
                  1.0, _not_after(_ALNUM + "_")),
         ], priority=12),
-        GtPatternRecognizer("JWT", "JwtRecognizer", [
-            Rule("jwt", c(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*(?![A-Za-z0-9_-])"),
-                 Gate(("eyJ",)), 1.0, _not_after(_ALNUM + "_-")),
-        ], priority=15),
+        # No library rule for HTTP Authorization values (RFC 6750 bearer, Basic, Token, Bot).
         GtPatternRecognizer("BEARER_TOKEN", "BearerTokenRecognizer", [
             Rule("bearer", c(r"bearer[ \t]+(?P<secret>[a-z0-9\-._~+/]{16,}=*)(?![a-z0-9\-._~+/=])"),
                  Gate(any_of_ci=("bearer",)), 0.9,
@@ -579,12 +532,13 @@ def build_recognizers() -> list[PatternRecognizer]:
                                     r"(?P<secret>[a-z0-9\-._~+/]{12,}=*)"),
                  Gate(any_of_ci=("authorization",)), 0.9, _bearer_value, lower=True),
         ], priority=25),
+        # detect-secrets' basic-auth rule needs user:password@; a token alone as userinfo has no colon.
         GtPatternRecognizer("URL_CREDENTIALS", "UrlCredentialsRecognizer", [
-            Rule("url_password", c(r"://(?<=[A-Za-z0-9]://)[^\s:/@\"'<>\x00]{1,128}:(?P<secret>[^\s/@\"'<>\x00]{1,256})"
-                                   r"@[A-Za-z0-9\[]"), Gate(("://",)), 0.9, lambda v, t, s, e: not _is_reference(v)),
             Rule("url_token", c(r"://(?<=[A-Za-z0-9]://)(?P<secret>[^\s:/@\"'<>\x00]{20,256})@[A-Za-z0-9\[]"),
                  Gate(("://",)), 0.7, _userinfo_token),
         ], priority=30),
+        # detect-secrets' keyword rule needs quoted values outside config files; transcripts hold
+        # env files, YAML, `--password x` flags and *_PASS names unquoted. Passwords: any literal.
         GtPatternRecognizer("PASSWORD", "PasswordAssignmentRecognizer", [
             Rule("password", _assign(_PASSWORD_WORDS), Gate(any_of_ci=("passw", "passphrase")), 0.8,
                  _password_value, lower=True),
@@ -592,6 +546,7 @@ def build_recognizers() -> list[PatternRecognizer]:
                  _password_value, lower=True),
             Rule("password_env", _assign_env("_PASS"), Gate(("_PASS",)), 0.8, _password_value),
         ], priority=35),
+        # Same reason as PASSWORD, for *_KEY/*_TOKEN/*_SECRET names (entropy-gated values).
         GtPatternRecognizer("SECRET", "SecretAssignmentRecognizer", [
             Rule("secret_name", _assign(_SECRET_WORDS), Gate(any_of_ci=("token", "secret", "credential", "key")),
                  0.7, _secret_value, lower=True),
@@ -599,8 +554,11 @@ def build_recognizers() -> list[PatternRecognizer]:
             Rule("secret_env", _assign_env("KEY|TOKEN|SECRET|CREDENTIALS?|AUTH"),
                  Gate(("KEY", "TOKEN", "SECRET", "CREDENTIAL", "AUTH")), 0.7, _secret_value, starts_word=True),
         ], priority=36),
+        # presidio's EmailRecognizer with fixes it lacks (domain re-check, allow-list, URL userinfo).
         GtEmailRecognizer(),
+        # presidio's IpRecognizer flags versions (pkg==1.2.3.4) and loopback; this subclass keeps them.
         GtIpRecognizer(),
+        # No library rule for home directories (user names in paths, Claude Code's mangled dirs).
         GtPatternRecognizer("HOME_PATH", "HomePathRecognizer", [
             Rule("var_home", c(rf"/var/home/{_HOME_USER}(?![A-Za-z0-9_-])"), Gate(("/var/home/",)), 0.8, _home_ok),
             Rule("posix_home", c(rf"/home/{_HOME_USER}(?![A-Za-z0-9_-])"), Gate(("/home/",)), 0.8, _home_ok),
@@ -619,15 +577,23 @@ def build_recognizers() -> list[PatternRecognizer]:
     ]
 
 
+def build_recognizers() -> list[EntityRecognizer]:
+    """Every scrub recognizer: detect-secrets plugins, presidio's PII set, then our own."""
+    from node0_ops.corpus.detectors import build_detect_secrets_recognizers, build_pii_recognizers
+
+    return (build_detect_secrets_recognizers(_secret_value, _password_value) + build_pii_recognizers()
+            + own_recognizers())
+
+
 _ALL = build_recognizers()
-ENTITY_TYPES: tuple[str, ...] = tuple(r.supported_entities[0] for r in _ALL)
+ENTITY_TYPES: tuple[str, ...] = tuple(dict.fromkeys(e for r in _ALL for e in r.supported_entities))
 
 
 @lru_cache(maxsize=8)
 def _flat_gates(entities: tuple[str, ...] | None) -> tuple[tuple[str, ...], tuple[str, ...], tuple[re.Pattern, ...]]:
     cs, ci, rx = set(), set(), set()
     for rec in _ALL:
-        if entities is not None and rec.supported_entities[0] not in entities:
+        if entities is not None and not set(rec.supported_entities) & set(entities):
             continue
         gates = [r.gate for r in rec.rules] if isinstance(rec, GtPatternRecognizer) else rec.GATES
         for g in gates:

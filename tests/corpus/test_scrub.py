@@ -288,7 +288,7 @@ def test_low_entropy_key_values_kept_but_passwords_scrubbed(scrubber):
 def test_overlaps_pem_wins_and_longest_span_wins(scrubber):
     text = f"-----BEGIN RSA PRIVATE KEY-----\n{GHP}\nalice@example.com\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----"
     out, hits = scrubber.scrub_text(text)
-    assert out == "<PRIVATE_KEY_1>" and hits == [("PRIVATE_KEY", "PemPrivateKeyRecognizer")]
+    assert out == "<PRIVATE_KEY_1>" and hits == [("PRIVATE_KEY", "ds.PrivateKeyDetector")]
     out, hits = scrubber.scrub_text(f"Authorization: Bearer {JWT}")
     assert out == "Authorization: Bearer <JWT_1>" and len(hits) == 1
 
