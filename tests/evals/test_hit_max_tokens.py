@@ -72,6 +72,7 @@ def test_transformers_backend_reports_budget_cuts(favour_eos):
 
 
 @pytest.mark.slow
+@pytest.mark.native
 def test_llama_cpp_backend_reports_finish_reason_length():
     pytest.importorskip("llama_cpp")
     from node0_ops.evals.backends import LlamaCppBackend
