@@ -44,15 +44,13 @@ def ensure_corpus(state: Path) -> str:
     os.environ["GASTOWN_FT_HOME"] = str(state)
     db_file = lineage_db_path(state)
     if db_file.exists():
-        with store.open_db(db_file) as db:
-            version = store.latest_corpus_version(db)
+        version = store.latest_corpus_version(store.open_db(db_file))
         if version:
             return version
     from gastown_assets.cli import corpus as corpus_cli
 
     corpus_cli.main(["--state-dir", str(state), "build", *[a for e in real_data_extras() for a in ("--extra", str(e))]])
-    with store.open_db(db_file) as db:
-        return store.latest_corpus_version(db)
+    return store.latest_corpus_version(store.open_db(db_file))
 
 
 def load_rows(state: Path, version: str, role: str, mixture: dict):
@@ -61,12 +59,12 @@ def load_rows(state: Path, version: str, role: str, mixture: dict):
     from node0_ops.paths import lineage_db_path
     from node0_ops.train.mixture_config import MixtureConfig, build_mixture
 
-    with store.open_db(lineage_db_path(state)) as db:
-        cfg = MixtureConfig.from_dict(mixture)
-        train, report = build_mixture(store.load_examples(db, version, split="train"), role, cfg)
-        flat = MixtureConfig(**{**cfg.to_dict(), "role_weight": 1.0, "core_weight": 1.0, "task_weights": {}})
-        val, _ = build_mixture(store.load_examples(db, version, split="val"), role, flat)
-        test = store.load_examples(db, version, role=role, split="test")
+    db = store.open_db(lineage_db_path(state))
+    cfg = MixtureConfig.from_dict(mixture)
+    train, report = build_mixture(store.load_examples(db, version, split="train"), role, cfg)
+    flat = MixtureConfig(**{**cfg.to_dict(), "role_weight": 1.0, "core_weight": 1.0, "task_weights": {}})
+    val, _ = build_mixture(store.load_examples(db, version, split="val"), role, flat)
+    test = store.load_examples(db, version, role=role, split="test")
     strip = lambda rows: [{"messages": r["messages"]} if r.get("messages") else {"text": r["text"]} for r in rows]  # noqa: E731
     return strip(train), strip(val)[:64], test, report
 
