@@ -42,6 +42,10 @@ def _md(result, key):
     return {}
 
 
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m gastown_assets.main_job", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -98,6 +102,11 @@ def main(argv=None) -> int:
     print(f"   eval overall: base {ev['base_overall_score']:.3f} -> candidate {ev['overall_score']:.3f} "
           f"(constrained: base {ev['base_constrained_score']:.3f} -> candidate {ev['constrained_score']:.3f})")
     print(ev["base_vs_candidate"])
+    q = ev.get("quality") or {}
+    if q:
+        keys = ("patrol", "valid_json", "bead", "conventions", "forbidden", "hit_max_tokens")
+        print(f"   suite {ev.get('suite')} unconstrained: " + "  ".join(
+            f"{k} {_num(q['base'].get(k))} -> {_num(q['candidate'].get(k))}" for k in keys))
 
     print(f"\n== 5/5 registry entry -> eval gate -> deploy [{role}]", flush=True)
     # a failed gate is an expected outcome reported below, not a crash: keep Dagster's console quiet

@@ -13,7 +13,7 @@ class EvaluatorResource(dg.ConfigurableResource):
     ``limit``: at most this many fixed-suite tasks per category (0 = all; a quick smoke eval, like
     lm-evaluation-harness ``--limit``)."""
 
-    suite: str = "v1"
+    suite: str = "v2"
     max_new_tokens: int = 96
     n_ctx: int = 2048
     thresholds_yaml: str = ""
@@ -25,11 +25,16 @@ class EvaluatorResource(dg.ConfigurableResource):
 
         return EvalThresholds.from_yaml(self.thresholds_yaml) if self.thresholds_yaml else EvalThresholds.from_yaml()
 
-    def tasks(self, test_examples: list[dict]):
-        """The fixed suite plus checkable tasks made from the corpus's test split."""
+    def tasks(self, test_examples: list[dict], role: str | None = None):
+        """The fixed suite plus checkable tasks made from the corpus's test split.
+
+        With ``role``, only what that role model is gated on: its own role's tasks plus the shared
+        categories (:meth:`EvalThresholds.gate_tasks`), never another role's work.
+        """
         from node0_ops.evals import load_suite, tasks_from_corpus
 
-        return load_suite(self.suite, limit_per_category=self.limit) + tasks_from_corpus(test_examples)[: self.max_corpus_tasks]
+        tasks = load_suite(self.suite, limit_per_category=self.limit) + tasks_from_corpus(test_examples)[: self.max_corpus_tasks]
+        return self.thresholds().gate_tasks(tasks, role) if role else tasks
 
     def run(self, gguf_path: str, tasks, *, label: str, lora_paths: list[str] | None = None, log=None):
         """``(unconstrained_report, constrained_report)`` for one model; ``report.meta`` records the

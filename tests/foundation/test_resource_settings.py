@@ -48,7 +48,7 @@ def test_bad_files_name_the_file_and_the_key(state, data, error):
 def test_eval_limit_keeps_the_first_tasks_of_each_category():
     from node0_ops.evals import load_suite
 
-    full = load_suite("v1")
+    full = load_suite(EvaluatorResource().suite)
     limited = EvaluatorResource(limit=2, max_corpus_tasks=0).tasks([])
     cats = {t.category for t in full}
     assert len(limited) == sum(min(2, sum(t.category == c for t in full)) for c in cats)
@@ -68,3 +68,9 @@ def test_trainer_run_overrides_replace_only_given_fields():
     assert tuned.fingerprint() != base.fingerprint()
     with pytest.raises(dg.Failure, match="unknown trainer setting 'rank'"):
         base.with_overrides(rank=4)
+
+
+def test_eval_tasks_of_a_role_are_its_own_plus_shared():
+    tasks = EvaluatorResource(max_corpus_tasks=0).tasks([], role="deacon")
+    assert tasks and {t.role for t in tasks if t.category == "patrol-decision"} == {"deacon"}
+    assert {"conventions", "bead-management"} <= {t.category for t in tasks}

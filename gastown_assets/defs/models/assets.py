@@ -2,6 +2,7 @@
 
 import datetime as _dt
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
@@ -79,6 +80,7 @@ def exported_model(context: dg.AssetExecutionContext, lineage: LineageResource, 
 @dg.asset(group_name=GROUP, deps=[exported_model], partitions_def=role_partitions, kinds={"llamacpp"})
 def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, evaluator: EvaluatorResource) -> dg.MaterializeResult:
     """Eval suite scores of the exported candidate vs the base model, per category and role (with/without constrained decoding)."""
+    from node0_ops.evals.quality import summarize
     from node0_ops.evals.report import compare
 
     role = context.partition_key
@@ -90,10 +92,14 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
     result = json.loads(db.scalar("select result from exports where export_dir = ?", [export_dir]))
     gguf = result["ggufs"].get("q4_k_m") or next(iter(result["ggufs"].values()))
     version = store.latest_corpus_version(db)
-    tasks = evaluator.tasks(store.load_examples(db, version, role=role, split="test") if version else [])
+    tasks = evaluator.tasks(store.load_examples(db, version, role=role, split="test") if version else [], role=role)
     base_gguf = _base_gguf(db.scalar("select adapter_dir from exports where export_dir = ?", [export_dir]), context.log)
-    base_off, base_on = evaluator.cached_run(base_gguf, tasks, label="base", cache_dir=lineage.artifacts("eval"), log=context.log)
-    cand_off, cand_on = evaluator.run(gguf, tasks, label=f"node0-{role}", log=context.log)
+    # base and candidate in two single-threaded llama.cpp children at once (one per core)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        base_job = pool.submit(evaluator.cached_run, base_gguf, tasks, label="base", cache_dir=lineage.artifacts("eval"),
+                               log=context.log)
+        cand_job = pool.submit(evaluator.run, gguf, tasks, label=f"node0-{role}", log=context.log)
+        (base_off, base_on), (cand_off, cand_on) = base_job.result(), cand_job.result()
     ok, reasons = evaluator.thresholds().passes(cand_off, role, base=base_off)
     label = _prospective_ref(lineage, role)
     report_id = f"{role}-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
@@ -116,6 +122,8 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
         "gate_reasons": dg.MetadataValue.json(reasons), "by_category": dg.MetadataValue.json(cats),
         "base_vs_candidate": dg.MetadataValue.md(compare(base_off, cand_off)),
         "llama_settings": dg.MetadataValue.json(cand_off.meta.get("llama_settings") or {}),
+        "quality": dg.MetadataValue.json({"base": summarize(base_off), "candidate": summarize(cand_off)}),
+        "suite": evaluator.suite,
     })
 
 
