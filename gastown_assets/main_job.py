@@ -1,6 +1,6 @@
 """The main job (`make run`): the whole pipeline on the configured town (default: embedded sample).
 
-    python -m gastown_assets.main_job [--state-dir S] [--town T] [--role deacon] [--max-steps 30] [--skip-training]
+    python -m gastown_assets.main_job [--state-dir S] [--town T] [--role deacon] [--max-steps 150] [--learning-rate 1e-3] [--skip-training]
 
 corpus -> role adapter -> exported model (safetensors, GGUF, Modelfile) -> eval report (base vs
 candidate) -> registry entry (blocking eval-threshold check) -> deployment into the town settings.
@@ -51,7 +51,10 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_flags(p)
     p.add_argument("--role", default="deacon", help="role whose adapter the job trains (default deacon)")
-    p.add_argument("--max-steps", type=int, default=30, help="optimizer steps for the role adapter")
+    # LoRA r16 on SmolLM2-135M: at lr 2e-4 x 30 steps nothing was learned; at 1e-3 a 60-step probe already gave
+    # valid JSON decisions; 150 steps is ~8 min here. Measure other settings with bench/quality.py.
+    p.add_argument("--max-steps", type=int, default=150, help="optimizer steps for the role adapter")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="peak LoRA learning rate of the role adapter")
     p.add_argument("--skip-training", action="store_true", help="stop after the corpus")
     p.add_argument("--no-real-data", action="store_true",
                    help="do not add ../shared/gastown-real (formulas, beads) to the corpus even when present")
@@ -81,7 +84,8 @@ def main(argv=None) -> int:
 
     resources = build_resources()
     resources["town"] = type(resources["town"])(root=str(root))
-    resources["trainer"] = resources["trainer"].with_overrides(max_steps=args.max_steps)  # rest from resources.yaml
+    resources["trainer"] = resources["trainer"].with_overrides(max_steps=args.max_steps,  # rest from resources.yaml
+                                                               learning_rate=args.learning_rate)
     role = args.role
     steps = [("2/5 role adapter (LoRA SFT)", [ta.role_adapter], "role_adapter"),
              ("3/5 export (merge, safetensors, GGUF f16/q8_0/q4_k_m, Modelfile)", [ma.exported_model], "exported_model"),
