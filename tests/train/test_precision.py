@@ -149,3 +149,24 @@ def test_run_records_the_precision_plan_and_merge_uses_the_fp32_base(tmp_path, t
     assert delta.abs().max() > 0  # the adapter learned something to merge
     assert torch.allclose(out[key], base[key] + delta, atol=1e-6)  # fp32 base from disk, not bf16-rounded
     assert not torch.equal(out[key], (base[key].bfloat16().float() + delta))
+
+
+def test_small_lora_deltas_are_summed_in_fp32_over_bf16_linears(tiny_cfg):
+    cfg = _cfg(tiny_cfg, precision="bf16")
+    model, _, _ = A.load_base_model(cfg)
+    pm = A.new_adapter(model, cfg.lora, "role")
+    q = pm.base_model.model.model.layers[0].self_attn.q_proj
+    x = torch.randn(1, 7, q.in_features) * 3
+    ac = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731 - one region per forward (cast cache)
+    with torch.no_grad():
+        with ac():
+            y0 = q(x)
+        q.lora_B["role"].weight.fill_(1e-5)  # a first-steps-sized update, far below one bf16 ulp of W x
+        with ac():
+            y1 = q(x)
+        with ac():
+            delta = q.lora_B["role"](q.lora_A["role"](x)).float() * q.scaling["role"]
+    assert y0.dtype == torch.float32  # the bf16 matmul hands back fp32
+    assert delta.abs().min() > 0 and (y1 - y0 - delta).abs().max() < 0.05 * delta.abs().max()
+    lost = (y0.bfloat16() + delta.bfloat16() == y0.bfloat16()).float().mean()
+    assert lost > 0.5  # summed in bf16 (plain autocast) most of this update would round away
