@@ -12,13 +12,18 @@ What it measures (one run, printed as compact tables):
    is missing, and says so.)
 2. scrub: ``Scrubber().scrub_record`` over every record: wall time, MB/s of payload
    string bytes (UTF-8), records/s, redactions per entity type, and a re-scan of
-   the scrubbed output (must find 0).
+   the scrubbed output (must find 0); the same records through the old scrubber
+   (``Scrubber(rules=legacy_rules())``: the pre-library rule set of commit
+   ``LEGACY_COMMIT`` loaded from git), throughput ratio new/old (target >= 0.5);
+   false positives: Gas Town vocabulary (bead ids, git SHAs, sha256, run ids,
+   ports, versions, timestamps) overlapped by a replaced span, new vs old (target 0).
 3. baseline: on the same random sample of records (``--presidio-mb`` MB of text),
    our scrub vs presidio ``AnalyzerEngine`` with its default registry (every
    built-in recognizer) on the ``no_op`` NLP engine and no entity limit, analysis
    only. Ratio = our MB/s / presidio-all MB/s (> 1: we are faster, and we also
    replace the spans).
-4. canary recall: ``--canaries`` synthetic secrets of every type injected into
+4. canary recall: ``--canaries`` synthetic secrets of every kind (our own rules,
+   every detect-secrets vendor plugin, every presidio PII recognizer) injected into
    snippets of sampled texts; a canary counts as found when the detected spans
    cover the whole secret. Ours additionally must not leave it in the scrubbed
    output ("leak-free").
@@ -174,12 +179,180 @@ def canary(kind: str, rng: random.Random) -> tuple[str, str]:
         line = pick([f"cd /home/{user}/gt/gastown", f"/Users/{user}/gt/beads/cmd/bd/main.go:42",
                      f"C:\\Users\\{user}\\gt\\bd.exe", f"~/.claude/projects/-home-{user}-gt-gastown/s.jsonl"])
         return line, user
+    if kind in VENDOR_KINDS:
+        return VENDOR_KINDS[kind](rng)
+    if kind in PII_KINDS:
+        return PII_KINDS[kind](rng)
     raise ValueError(f"unknown canary kind {kind!r}")
+
+
+HEX = "0123456789abcdef"
+
+
+def _v(rng, make, lines):
+    s = make()
+    return rng.choice(lines)(s), s
+
+
+# detect-secrets vendor plugins (API_KEY placeholders): kind -> rng -> (line, secret)
+VENDOR_KINDS = {
+    "SENDGRID": lambda r: _v(r, lambda: f"SG.{_tok(r, 22, ALNUM + '_-')}.{_tok(r, 43, ALNUM + '_-')}",
+                             [lambda s: f"SENDGRID_API_KEY={s}", lambda s: f'"sendgrid": "{s}"']),
+    "TWILIO": lambda r: _v(r, lambda: "SK" + _tok(r, 32, HEX), [lambda s: f"TWILIO_API_KEY={s}", lambda s: f"key {s}"]),
+    "DISCORD": lambda r: _v(r, lambda: f"{r.choice('MNO')}{_tok(r, 23)}.{_tok(r, 6)}.{_tok(r, 27)}",
+                            [lambda s: f"DISCORD_TOKEN={s}", lambda s: f"Authorization: Bot {s}"]),
+    "TELEGRAM": lambda r: _v(r, lambda: f"{_tok(r, 9, string.digits)}:{_tok(r, 35, ALNUM + '_-')}",
+                             [lambda s: f"TELEGRAM_BOT_TOKEN={s}", lambda s: f"bot{s}/getMe"]),
+    "MAILCHIMP": lambda r: _v(r, lambda: _tok(r, 32, HEX) + f"-us{r.randint(1, 20)}",
+                              [lambda s: f"MAILCHIMP_KEY={s}", lambda s: f'"apikey": "{s}"']),
+    "SQUARE": lambda r: _v(r, lambda: "sq0csp-" + _tok(r, 43), [lambda s: f"SQUARE_SECRET={s}"]),
+    "STRIPE": lambda r: _v(r, lambda: r.choice(["sk", "rk"]) + "_live_" + _tok(r, 24),
+                           [lambda s: f"STRIPE_KEY={s}", lambda s: f'stripe.api_key = "{s}"']),
+    "AZURE_STORAGE": lambda r: _v(r, lambda: _tok(r, 86, ALNUM + "+/") + "==",
+                                  [lambda s: f"DefaultEndpointsProtocol=https;AccountName=gt;AccountKey={s};"]),
+    "IBM_CLOUD_IAM": lambda r: _v(r, lambda: _tok(r, 44, ALNUM + "_-"),
+                                  [lambda s: f'ibm_cloud_iam_api_key = "{s}"', lambda s: f"IBM_API_KEY: {s}"]),
+    "IBM_COS_HMAC": lambda r: _v(r, lambda: _tok(r, 48, HEX), [lambda s: f'cos_hmac_secret_access_key = "{s}"']),
+    "SOFTLAYER": lambda r: _v(r, lambda: _tok(r, 64, string.ascii_lowercase + string.digits),
+                              [lambda s: f'softlayer_api_key = "{s}"']),
+    "CLOUDANT": lambda r: _v(r, lambda: _tok(r, 64, HEX), [lambda s: f"https://acct:{s}@acct.cloudant.com/db"]),
+    "ARTIFACTORY": lambda r: _v(r, lambda: "AKC" + _tok(r, 70), [lambda s: f'artifactory_token: "{s}"']),
+    "NPM": lambda r: _v(r, lambda: "npm_" + _tok(r, 36), [lambda s: f"//registry.npmjs.org/:_authToken={s}"]),
+    "PYPI": lambda r: _v(r, lambda: "pypi-AgEIcHlwaS5vcmc" + _tok(r, 80, ALNUM + "-_"),
+                         [lambda s: f"password = {s}", lambda s: f"TWINE_PASSWORD={s}"]),
+    "GITLAB": lambda r: _v(r, lambda: r.choice(["glpat-", "gldt-", "glrt-"]) + _tok(r, 20), [lambda s: f"GL_TOKEN={s}"]),
+    "HIGH_ENTROPY_B64": lambda r: _v(r, lambda: _tok(r, 40, ALNUM + "+/"), [lambda s: f'blob = "{s}"']),
+    "HIGH_ENTROPY_HEX": lambda r: _v(r, lambda: _tok(r, 32, HEX), [lambda s: f"value = '{s}'"]),
+}
+
+
+def _luhn_digit(body: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return str((10 - total % 10) % 10)
+
+
+def _card(r):
+    body = r.choice(["4", "51", "52", "55", "37"]) 
+    n = 15 if body == "37" else 16
+    body += "".join(r.choice(string.digits) for _ in range(n - 1 - len(body)))
+    num = body + _luhn_digit(body)
+    return num if n == 15 else r.choice([num, " ".join(num[i:i + 4] for i in range(0, 16, 4)),
+                                         "-".join(num[i:i + 4] for i in range(0, 16, 4))])
+
+
+def _iban(r):
+    bban = "".join(r.choice(string.ascii_uppercase) for _ in range(4)) + _tok(r, 14, string.digits)
+    digits = "".join(str(int(c, 36)) for c in bban + "GB00")
+    check = 98 - int(digits) % 97
+    iban = f"GB{check:02d}{bban}"
+    return r.choice([iban, " ".join(iban[i:i + 4] for i in range(0, len(iban), 4))])
+
+
+def _btc(r):
+    import hashlib
+
+    payload = bytes([0]) + bytes(r.randrange(256) for _ in range(20))
+    raw = payload + hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+    n, out = int.from_bytes(raw, "big"), ""
+    while n:
+        n, rem = divmod(n, 58)
+        out = alphabet[rem] + out
+    return "1" * (len(raw) - len(raw.lstrip(b"\0"))) + out
+
+
+def _nhs(r):
+    while True:
+        d = [r.randint(0, 9) for _ in range(9)]
+        check = 11 - sum(x * (10 - i) for i, x in enumerate(d)) % 11
+        if check == 11:
+            check = 0
+        if check != 10:
+            s = "".join(map(str, d)) + str(check)
+            return r.choice([s, f"{s[:3]} {s[3:6]} {s[6:]}"])
+
+
+def _dea(r):
+    d = [r.randint(0, 9) for _ in range(6)]
+    check = (d[0] + d[2] + d[4] + 2 * (d[1] + d[3] + d[5])) % 10
+    return r.choice("ABFM") + r.choice(string.ascii_uppercase) + "".join(map(str, d)) + str(check)
+
+
+def _ssn(r):
+    area = r.choice([x for x in range(1, 900) if x != 666])
+    return f"{area:03d}-{r.randint(1, 99):02d}-{r.randint(1, 9999):04d}"
+
+
+PII_KINDS = {
+    "CREDIT_CARD": lambda r: _v(r, lambda: _card(r), [lambda s: f"card: {s}", lambda s: f"paid with {s} exp 04/29",
+                                                      lambda s: f'"cc": "{s}"']),
+    "PHONE_NUMBER": lambda r: _v(r, lambda: r.choice([
+        lambda: f"+1 ({r.choice([212, 415, 646, 312, 617, 206, 303, 512])}) {r.randint(200, 999)}-{r.randint(0, 9999):04d}",
+        lambda: f"{r.choice([212, 415, 646, 312, 617])}-{r.randint(200, 999)}-{r.randint(0, 9999):04d}",
+        lambda: f"+44 20 7{r.randint(100, 999)} {r.randint(1000, 9999)}"])(),
+        [lambda s: f"call me at {s}", lambda s: f'"phone": "{s}"', lambda s: f"mobile {s} (evenings)"]),
+    "IBAN_CODE": lambda r: _v(r, lambda: _iban(r), [lambda s: f"IBAN {s}", lambda s: f"refund to {s}"]),
+    "CRYPTO": lambda r: _v(r, lambda: _btc(r), [lambda s: f"btc wallet {s}", lambda s: f"send to {s}"]),
+    "US_SSN": lambda r: _v(r, lambda: _ssn(r), [lambda s: f"SSN: {s}", lambda s: f'"ssn": "{s}"']),
+    "US_ITIN": lambda r: _v(r, lambda: f"9{r.randint(0, 99):02d}-{r.randint(70, 88)}-{r.randint(0, 9999):04d}",
+                            [lambda s: f"ITIN {s}", lambda s: f"taxpayer id {s}"]),
+    "US_PASSPORT": lambda r: _v(r, lambda: _tok(r, 9, string.digits),
+                                [lambda s: f"passport number {s}", lambda s: f"US passport: {s}"]),
+    "US_DRIVER_LICENSE": lambda r: _v(r, lambda: r.choice(string.ascii_uppercase) + _tok(r, 7, string.digits),
+                                      [lambda s: f"driver license {s}", lambda s: f"driving licence no. {s}"]),
+    "UK_NHS": lambda r: _v(r, lambda: _nhs(r), [lambda s: f"NHS number {s}", lambda s: f"nhs no {s}"]),
+    "MEDICAL_LICENSE": lambda r: _v(r, lambda: _dea(r), [lambda s: f"DEA {s}", lambda s: f"medical certificate {s}"]),
+}
 
 
 CANARY_KINDS = ("AWS_ACCESS_KEY", "AWS_SECRET_KEY", "GITHUB_TOKEN", "ANTHROPIC_KEY", "OPENAI_KEY", "HF_TOKEN",
                 "SLACK_TOKEN", "API_KEY", "JWT", "BEARER_TOKEN", "PRIVATE_KEY", "SECRET", "PASSWORD",
-                "URL_CREDENTIALS", "EMAIL_ADDRESS", "IP_ADDRESS", "HOME_PATH")
+                "URL_CREDENTIALS", "EMAIL_ADDRESS", "IP_ADDRESS", "HOME_PATH") + tuple(VENDOR_KINDS) + tuple(PII_KINDS)
+
+# Gas Town vocabulary that must never be replaced (same rules as tests/corpus/test_detectors.py).
+VOCAB = {
+    "bead_id": r"(?<![\w-])(?:gt|bd|hq|hq-cv|be)-[a-z0-9]{3,10}(?:\.\d+)*(?![\w-])",
+    "git_sha": r"(?<![\w-])(?=[0-9]*[a-f])(?:[0-9a-f]{7,12}|[0-9a-f]{40})(?![\w-])",
+    "sha256": r"(?<![\w-])[0-9a-f]{64}(?![\w-])",
+    "uuid_run_id": r"(?<![\w-])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![\w-])",
+    "port": r"(?<=localhost:)\d{2,5}(?!\d)|(?<=127\.0\.0\.1:)\d{2,5}(?!\d)|(?<=port )\d{2,5}(?!\d)",
+    "version": r"(?<![\d.])v?\d+\.\d+\.\d+(?![\d.])",
+    "timestamp": r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?",
+}
+LEGACY_COMMIT = "89264a3"  # last commit with the pre-library rule set (own recognizers + presidio e-mail/IP)
+
+
+def legacy_rules():
+    """The pre-library rule set, loaded from git history as a module (``Scrubber(rules=...)``)."""
+    import subprocess
+    import types
+
+    src = subprocess.run(["git", "-C", str(REPO), "show", f"{LEGACY_COMMIT}:node0_ops/corpus/recognizers.py"],
+                         check=True, capture_output=True, text=True).stdout
+    mod = types.ModuleType("legacy_recognizers")
+    mod.__file__ = f"<git {LEGACY_COMMIT}>/node0_ops/corpus/recognizers.py"
+    sys.modules[mod.__name__] = mod  # dataclasses look their module up
+    exec(compile(src, mod.__file__, "exec"), mod.__dict__)
+    return mod
+
+
+def vocab_replaced(scrubber, texts: list[str]) -> tuple[Counter, Counter, Counter]:
+    """(vocabulary occurrences, of them overlapped by a replaced span, replacements by entity type)."""
+    import re
+
+    rx = {k: re.compile(p) for k, p in VOCAB.items()}
+    seen, hit, by_type = Counter(), Counter(), Counter()
+    for text in texts:
+        spans = [(r.start, r.end, r.entity_type) for r in scrubber.analyze(text)] if scrubber.might_contain(text) else []
+        by_type.update(e for _, _, e in spans)
+        for kind, pat in rx.items():
+            for m in pat.finditer(text):
+                seen[kind] += 1
+                hit[kind] += any(s < m.end() and m.start() < e for s, e, _ in spans)
+    return seen, hit, by_type
 
 
 def inject(host: str, line: str, rng: random.Random) -> tuple[str, int]:
@@ -261,6 +434,11 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     leftovers = sum(len(scrubber.scan(SEP.join(strings_of(r.payload)))) for r in scrubbed)
     t_rescan = time.perf_counter() - t0
+    legacy = Scrubber(rules=legacy_rules())
+    t0 = time.perf_counter()
+    for r in records:
+        legacy.scrub_record(r)
+    t_legacy = time.perf_counter() - t0
 
     table("throughput (whole corpus)", ["stage", "wall s", "MB", "MB/s", "records", "records/s"], [
         ["collect (" + how.split(" ")[0] + ")", round(t_collect, 2), round(mb(src_bytes), 2),
@@ -269,7 +447,18 @@ def main(argv=None) -> int:
          len(records), round(len(records) / t_scrub)],
         ["re-scan", round(t_rescan, 2), round(mb(total_payload), 2), round(mb(total_payload) / t_rescan, 2),
          len(records), round(len(records) / t_rescan)],
+        [f"scrub, old rules ({LEGACY_COMMIT})", round(t_legacy, 2), round(mb(total_payload), 2),
+         round(mb(total_payload) / t_legacy, 2), len(records), round(len(records) / t_legacy)],
     ])
+    print(f"  scrub throughput new/old: {t_legacy / t_scrub:.2f}x (target >= 0.5)")
+    joined = [SEP.join(s for s in strings_of(r.payload) if s) for r in records]
+    seen, hit_new, type_new = vocab_replaced(scrubber, joined)
+    _, hit_old, type_old = vocab_replaced(legacy, joined)
+    table("false positives on the real data: Gas Town vocabulary replaced (target 0)",
+          ["vocabulary", "occurrences", "replaced new", "replaced old"],
+          [[k, seen[k], hit_new[k], hit_old[k]] for k in VOCAB])
+    table("replacements on the real data by entity type", ["entity", "new", "old"],
+          [[e, type_new[e], type_old[e]] for e in sorted(set(type_new) | set(type_old))])
     print(f"  collect: {how}; quarantined {n_quar}; scrub import {t_import:.1f} s, Scrubber() {t_init:.2f} s; "
           f"findings left after scrub: {leftovers}")
     by_entity = Counter()
@@ -317,7 +506,7 @@ def main(argv=None) -> int:
 
     # 4. canary recall
     hosts = texts or ["(empty corpus)"]
-    found = defaultdict(lambda: [0, 0, 0])  # kind -> [ours covered, ours leak-free, presidio-all covered]
+    found = defaultdict(lambda: [0, 0, 0, 0])  # kind -> [new covered, new leak-free, old leak-free, presidio-all]
     for kind in CANARY_KINDS:
         for _ in range(args.canaries):
             line, secret = canary(kind, rng)
@@ -327,12 +516,14 @@ def main(argv=None) -> int:
             ours = [(r.start, r.end) for r in scrubber.analyze(text)]
             found[kind][0] += covered(ours, start, end)
             found[kind][1] += secret not in scrubber.scrub_text(text)[0]
-            found[kind][2] += covered([(r.start, r.end) for r in presidio_all.analyze(text, language="en")], start, end)
+            found[kind][2] += secret not in legacy.scrub_text(text)[0]
+            found[kind][3] += covered([(r.start, r.end) for r in presidio_all.analyze(text, language="en")], start, end)
     n = args.canaries
-    rows = [[k, round(v[0] / n, 2), round(v[1] / n, 2), round(v[2] / n, 2)] for k, v in found.items()]
-    tot = [sum(v[i] for v in found.values()) / (n * len(found)) for i in range(3)]
-    rows.append(["ALL", round(tot[0], 3), round(tot[1], 3), round(tot[2], 3)])
-    table(f"canary recall ({n} per type)", ["type", "ours", "ours leak-free", "presidio-all"], rows)
+    rows = [[k] + [round(x / n, 2) for x in v] for k, v in found.items()]
+    tot = [sum(v[i] for v in found.values()) / (n * len(found)) for i in range(4)]
+    rows.append(["ALL"] + [round(x, 3) for x in tot])
+    table(f"canary recall ({n} per kind; target 1.0 everywhere)",
+          ["kind", "new", "new leak-free", "old leak-free", "presidio-all"], rows)
 
     # 5. optional downstream stages
     if not args.no_format:

@@ -57,6 +57,7 @@ Decisions:
 import os
 import re
 import warnings
+from functools import lru_cache
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -357,10 +358,10 @@ def build_detect_secrets_recognizers(value_ok: Check, password_ok: Check) -> lis
         plain("API_KEY", IbmCloudIamDetector(), ci("key", "pwd", "pass", "token"), 30,
               line_keys=("key", "pwd", "pass", "token")),
         plain("API_KEY", IbmCosHmacDetector(), ci("secret"), 30, line_keys=("secret",)),
-        plain("API_KEY", SoftlayerDetector(), rx(r"(?i)s(?:oftlayer|l)[_-]?(?:api)?[_-]?(?:key|pwd|pass|token)"
-                                                  r"|api\.softlayer\.com"), 30),
-        plain("API_KEY", CloudantDetector(), rx(r"(?i)cl(?:oudant|ou)?[_-]?(?:api)?[_-]?(?:key|pwd|pw|pass|token)"
-                                                r"|cloudant\.com"), 30),
+        plain("API_KEY", SoftlayerDetector(), ci("softlayer", "sl_", "sl-", "slapi", "slkey", "slpwd", "slpass",
+                                                  "sltoken"), 30),
+        plain("API_KEY", CloudantDetector(), ci("cloudant", *(p + k for p in ("cl", "clou") for k in (
+            "_", "-", "api", "key", "pw", "pass", "token"))), 30),
         plain("API_KEY", ArtifactoryDetector(), rx(r"AKC[a-zA-Z0-9]{10}|AP[\dABCDEF][a-zA-Z0-9]{8}"), 30, group=0,
               span=_strip_span),
         plain("API_KEY", NpmDetector(), cs("_authToken"), 10, check=lambda v, t, s, e: not v.startswith("${")),
@@ -424,22 +425,22 @@ class GatedPiiRecognizer(EntityRecognizer):
             a finding over :data:`MIN_SCORE` (checksum-valid or not).
         context_only: every pattern of ``inner`` scores under :data:`MIN_SCORE`, so it
             runs only on windows around its context words (same findings, far less text).
-        windows: regex of candidate spans; ``inner`` runs on each candidate +-16 chars
-            and keeps findings inside it (phone numbers: ``phonenumbers`` scans eight
-            regions, far too slow on whole transcripts).
+        windows: regex of candidate spans (a superset of ``inner``'s patterns); ``inner``
+            runs on each candidate +-16 chars instead of the whole text (presidio's
+            ``regex`` patterns and ``phonenumbers``' eight regions are slow on transcripts).
+        clip: keep only findings inside the candidate itself (phone numbers).
         keep: optional ``(value, text, start, end) -> bool`` for Gas Town vocabulary.
         priority: lower wins ties between equally long overlapping spans.
     """
 
     def __init__(self, inner: EntityRecognizer, gate: Gate | None = None, needs_context: bool = False,
                  context_only: bool = False, windows: re.Pattern | None = None, keep: Check | None = None,
-                 priority: int = 40):
-        self.inner, self.needs_context, self.priority, self.windows, self.keep = (
-            inner, needs_context, priority, windows, keep)
-        words = sorted({w.lower().strip() for w in inner.context if w.strip()}, key=len, reverse=True)
-        self.context_re = re.compile(r"(?<![a-z])(?:" + "|".join(map(re.escape, words)) + r")(?![a-z])")
+                 priority: int = 40, clip: bool = False):
+        self.inner, self.needs_context, self.priority, self.windows, self.keep, self.clip = (
+            inner, needs_context, priority, windows, keep, clip)
+        self.words = tuple(sorted({w.lower().strip() for w in inner.context if w.strip()}))
         self.context_only = context_only
-        self.GATES = (gate if gate is not None else Gate(regex=re.compile(self.context_re.pattern, re.I)),)
+        self.GATES = (gate if gate is not None else Gate(any_of_ci=self.words),)
         super().__init__(supported_entities=list(inner.supported_entities), name=type(inner).__name__,
                          supported_language="en", context=list(inner.context))
 
@@ -451,19 +452,25 @@ class GatedPiiRecognizer(EntityRecognizer):
 
     def _spans(self, text: str) -> list[tuple[int, int, int, int]]:
         """(window lo, hi, keep lo, keep hi) pieces of ``text`` to analyze."""
+        if not self.context_only and self.windows is None:
+            return [(0, len(text), 0, len(text))]
+        out: list[list[int]] = []
         if self.windows is not None:
-            return [(max(0, m.start() - 16), min(len(text), m.end() + 16), m.start(), m.end())
-                    for m in self.windows.finditer(text)]
+            for m in self.windows.finditer(text):
+                lo, hi = max(0, m.start() - 16), min(len(text), m.end() + 16)
+                out.append([lo, hi, m.start(), m.end()] if self.clip else [lo, hi, lo, hi])
         if self.context_only:
-            out: list[list[int]] = []
-            for m in self.context_re.finditer(ascii_lower(text)):
-                lo, hi = max(0, m.start() - 80), min(len(text), m.end() + 240)
-                if out and lo <= out[-1][1]:
-                    out[-1][1] = hi
-                else:
-                    out.append([lo, hi])
-            return [(lo, hi, lo, hi) for lo, hi in out]
-        return [(0, len(text), 0, len(text))]
+            for pos, end in _word_hits(ascii_lower(text), self.words):
+                lo, hi = max(0, pos - 80), min(len(text), end + 240)
+                out.append([lo, hi, lo, hi])
+        out.sort()
+        merged: list[list[int]] = []
+        for w in out:  # merge overlapping windows (a finding keeps to its window)
+            if merged and w[0] <= merged[-1][1] and not self.clip:
+                merged[-1][1] = merged[-1][3] = max(merged[-1][1], w[1])
+            else:
+                merged.append(w)
+        return [tuple(w) for w in merged]
 
     def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102
         if not self.GATES[0].open(text):
@@ -484,6 +491,16 @@ class GatedPiiRecognizer(EntityRecognizer):
                 r.recognition_metadata = _meta(self)  # our id: the context enhancer looks recognizers up by it
                 out.append(r)
         return out
+
+
+@lru_cache(maxsize=256)
+def _word_re(word: str) -> re.Pattern:
+    return re.compile(rf"(?<![a-z]){re.escape(word)}(?![a-z])")  # a literal prefix: re searches it fast
+
+
+def _word_hits(low: str, words: Sequence[str]) -> list[tuple[int, int]]:
+    """``(start, end)`` of whole-word occurrences of ``words`` in lower-cased ``low``."""
+    return [m.span() for w in words if w in low for m in _word_re(w).finditer(low)]
 
 
 # Gas Town vocabulary that presidio's loose id patterns match: priorities (P0-P4), bead ids, versions.
@@ -512,11 +529,9 @@ def _phone_ok(value: str, text: str, start: int, end: int) -> bool:
     return not nxt or not (nxt.isalnum() or nxt in "-_/@" or (nxt in ":." and after[1:2].isdigit()))
 
 
-def _either(rec: EntityRecognizer, pattern_gate: Gate) -> Gate:
-    """Gate open on a context word of ``rec`` (whole word, any case) or on ``pattern_gate``'s regex."""
-    words = sorted({w.lower().strip() for w in rec.context if w.strip()}, key=len, reverse=True)
-    ctx = r"(?<![A-Za-z])(?:" + "|".join(map(re.escape, words)) + r")(?![A-Za-z])"
-    return Gate(regex=re.compile(f"(?i:{ctx})|{pattern_gate.regex.pattern}"))
+def _either(rec: EntityRecognizer, pattern: re.Pattern) -> Gate:
+    """Gate open on a context word of ``rec`` (substring, any case) or on ``pattern``."""
+    return Gate(any_of_ci=tuple(sorted({w.lower().strip() for w in rec.context if w.strip()})), regex=pattern)
 
 
 def build_pii_recognizers() -> list[EntityRecognizer]:
@@ -524,19 +539,21 @@ def build_pii_recognizers() -> list[EntityRecognizer]:
     card, phone, iban, crypto = CreditCardRecognizer(), PhoneRecognizer(), IbanRecognizer(), CryptoRecognizer()
     ssn, itin, passport = UsSsnRecognizer(), UsItinRecognizer(), UsPassportRecognizer()
     dl, nhs, med = UsLicenseRecognizer(), NhsRecognizer(), MedicalLicenseRecognizer()
-    rx = lambda p: Gate(regex=re.compile(p))  # noqa: E731
     phone_candidates = re.compile(r"\+\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}"
                                   r"|\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}(?!\d)")
-    ssn_rx = rx(r"\d{3}[- .]\d{2}[- .]\d{4}")
-    itin_rx = rx(r"9\d{2}[- ]\d{2}[- ]\d{4}")
+    card_rx = re.compile(r"\d{4}[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{1,5}")
+    iban_rx = re.compile(r"[A-Z]{2}\d{2} ?[A-Z0-9]{4}(?: ?[A-Z0-9]{1,4}){1,7}")  # IBANs are written upper-case
+    crypto_rx = re.compile(r"(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25,59}")
+    ssn_rx, itin_rx = re.compile(r"\d{3}[- .]\d{2}[- .]\d{4}"), re.compile(r"9\d{2}[- ]\d{2}[- ]\d{4}")
     return [
-        GatedPiiRecognizer(card, rx(r"\d{4}[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{1,5}"), priority=30),
-        GatedPiiRecognizer(phone, Gate(regex=phone_candidates), windows=phone_candidates, keep=_phone_ok,
+        GatedPiiRecognizer(card, Gate(regex=card_rx), windows=card_rx, priority=30),
+        GatedPiiRecognizer(phone, Gate(regex=phone_candidates), windows=phone_candidates, clip=True, keep=_phone_ok,
                            priority=45),
-        GatedPiiRecognizer(iban, rx(r"[A-Za-z]{2}\d{2}[ ]?[A-Za-z0-9]{4}"), priority=30),
-        GatedPiiRecognizer(crypto, rx(r"(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25,59}"), priority=30),
-        GatedPiiRecognizer(ssn, _either(ssn, ssn_rx), priority=42),
-        GatedPiiRecognizer(itin, _either(itin, itin_rx), priority=41),
+        GatedPiiRecognizer(iban, Gate(regex=iban_rx), windows=iban_rx, priority=30),
+        GatedPiiRecognizer(crypto, Gate(regex=crypto_rx), windows=crypto_rx, priority=30),
+        # weak SSN/ITIN patterns need a context word; the medium ones (dashed) do not
+        GatedPiiRecognizer(ssn, _either(ssn, ssn_rx), windows=ssn_rx, context_only=True, priority=42),
+        GatedPiiRecognizer(itin, _either(itin, itin_rx), windows=itin_rx, context_only=True, priority=41),
         GatedPiiRecognizer(passport, None, context_only=True, keep=_id_like_ok(8), priority=43),
         GatedPiiRecognizer(dl, None, context_only=True, keep=_id_like_ok(6), priority=44),
         GatedPiiRecognizer(nhs, None, needs_context=True, context_only=True, priority=41),

@@ -103,7 +103,7 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # never fetch t
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult  # noqa: E402
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, IpRecognizer  # noqa: E402
 
-from node0_ops.corpus.gates import Gate, ascii_lower  # noqa: E402,F401  (re-exported)
+from node0_ops.corpus.gates import Gate, GateSet, ascii_lower  # noqa: E402,F401  (re-exported)
 
 Validator = Callable[[str, str, int, int], bool]
 
@@ -617,3 +617,19 @@ def might_contain(text: str, entities: Sequence[str] | None = None) -> bool:
         if any(s in low for s in ci):
             return True
     return any(r.search(text) for r in rx)
+
+
+@lru_cache(maxsize=8)
+def _gate_set(entities: tuple[str, ...]) -> GateSet:
+    by: dict[str, list[Gate]] = {}
+    for rec in _ALL:
+        gates = [r.gate for r in rec.rules] if isinstance(rec, GtPatternRecognizer) else list(rec.GATES)
+        for e in rec.supported_entities:
+            if e in entities:
+                by.setdefault(e, []).extend(gates)
+    return GateSet(by)
+
+
+def open_entities(text: str, entities: Sequence[str]) -> list[str]:
+    """The entity types of ``entities`` with at least one open gate for ``text`` (the others cannot match)."""
+    return _gate_set(tuple(sorted(entities))).open_groups(text)

@@ -319,7 +319,11 @@ class Scrubber:
     # ------------------------------------------------------------ analysis
     def might_contain(self, text: str) -> bool:
         """Cheap pre-filter: False only when no rule can match (always True with NER)."""
-        return bool(text) and (self.use_ner or self.rules.might_contain(text, self._pattern_entities))
+        if not text:
+            return False
+        opened = getattr(self.rules, "open_entities", None)
+        return self.use_ner or bool(opened(text, self._pattern_entities) if opened
+                                    else self.rules.might_contain(text, self._pattern_entities))
 
     def analyze(self, text: str, prefiltered: bool = False) -> list[RecognizerResult]:
         """Resolved, non-overlapping presidio results for ``text`` (sorted by start)."""
@@ -327,7 +331,9 @@ class Scrubber:
             return []
         results = []
         if self._pattern_entities and (prefiltered or self.rules.might_contain(text, self._pattern_entities)):
-            results = self.engine.analyze(text, language="en", entities=self._pattern_entities)
+            opened = getattr(self.rules, "open_entities", None)  # only the types a gate lets through
+            ents = opened(text, self._pattern_entities) if opened else self._pattern_entities
+            results = self.engine.analyze(text, language="en", entities=ents) if ents else []
         if self.ner_engine is not None:
             for off, piece in _chunks(text):
                 for r in self.ner_engine.analyze(piece, language="en", entities=["PERSON"]):
