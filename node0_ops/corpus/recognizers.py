@@ -1,45 +1,48 @@
-"""Custom presidio recognizers for secrets and personal data in Gas Town material.
+"""The scrub rule set: library detectors first, our own presidio recognizers only where none serves.
 
-presidio's built-in recognizers (run here on the model-free ``no_op`` NLP engine)
-catch e-mail addresses and IPs, nothing else we need: API tokens, PEM blocks,
-secret assignments and home paths are added here as :class:`GtPatternRecognizer`
-subclasses of presidio's ``PatternRecognizer``.
+:func:`build_recognizers` returns, for one presidio ``AnalyzerEngine`` on the
+model-free ``no_op`` NLP engine:
+
+1. every detect-secrets plugin and presidio's predefined personal-data
+   recognizers (credit card, phone, IBAN, crypto, US SSN/ITIN/passport/driver
+   licence, UK NHS, medical licence), wrapped in :mod:`node0_ops.corpus.detectors`;
+2. :func:`own_recognizers`: :class:`GtPatternRecognizer` subclasses of presidio's
+   ``PatternRecognizer`` for what neither library covers, each with a comment in
+   the code naming why (home paths and user names in them, Anthropic / Hugging
+   Face / Google keys, fine-grained GitHub PATs, bearer headers, unquoted
+   assignments in env/YAML/CLI text, bare AWS secrets), plus presidio's e-mail
+   and IP recognizers with Gas Town fixes.
 
 Usage::
 
-    from node0_ops.corpus.recognizers import build_recognizers, might_contain, ENTITY_TYPES
+    from node0_ops.corpus.recognizers import build_recognizers, open_entities, ENTITY_TYPES
     for r in build_recognizers():
         registry.add_recognizer(r)
-    if might_contain(text): ...          # cheap pre-filter, a superset of every rule
+    open_entities(text, ENTITY_TYPES)    # cheap pre-filter: types whose gates open ([] = nothing can match)
 
 Each :class:`Rule` is a stdlib regex with an optional named group ``secret``:
 when present only that group is reported (``API_KEY=<SECRET_1>`` keeps the name).
-A rule has a :class:`Gate` (substrings or a tiny regex that must occur in the
-text before the rule's regex runs: this is what makes scrubbing fast) and an
-optional validator ``(value, text, start, end) -> bool`` that rejects
-placeholders, references and low-entropy words.
+Every recognizer has :class:`~node0_ops.corpus.gates.Gate` s (substrings or a tiny
+regex that must occur in the text before its regexes run: this is what keeps
+scrubbing fast) and our rules an optional validator ``(value, text, start, end) ->
+bool`` that rejects placeholders, references and low-entropy words.
 
-Entity types:
+Our own entity types (the library ones are listed in :mod:`node0_ops.corpus.detectors`):
 
 ==================  ======================================================================
-AWS_ACCESS_KEY      ``AKIA``/``ASIA``/... + 16 ``[A-Z0-9]`` (AWS IAM unique-id prefixes)
 AWS_SECRET_KEY      40-char base64 after ``aws_secret_access_key``-like names, or a bare
                     40-char mixed-case base64 run (>= 4.2 bits/char) in a text that says
                     ``aws`` or holds an access key id
-GITHUB_TOKEN        ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_`` + >=20, ``github_pat_`` + >=30
+GITHUB_TOKEN        ``github_pat_`` + >=30 (classic ``ghp_`` tokens: detect-secrets)
 ANTHROPIC_KEY       ``sk-ant-`` + >=20
 OPENAI_KEY          ``sk-``/``sk-proj-``/``sk-svcacct-``/``sk-admin-`` + >=20 (not ``sk-ant-``)
 HF_TOKEN            ``hf_`` + >=30 alphanumerics
-SLACK_TOKEN         ``xox[abposr]-...``, ``xapp-...``, hooks.slack.com webhook paths
-API_KEY             other vendors: GitLab ``glpat-``, Google ``AIza``, npm ``npm_``,
-                    PyPI ``pypi-AgE...``, Stripe ``sk_live_``/``rk_test_``...
-JWT                 ``eyJ<b64url>.eyJ<b64url>.<sig>`` (RFC 7519 compact serialization)
+SLACK_TOKEN         ``xapp-...``, hooks.slack.com webhook paths
+API_KEY             Google ``AIza``, bare npm ``npm_``, Stripe ``sk_live_``/``rk_test_``... (full length)
 BEARER_TOKEN        token after ``Bearer`` / ``Authorization: Basic|Token`` (RFC 6750 §2.1)
-PRIVATE_KEY         PEM ``-----BEGIN ... PRIVATE KEY-----`` ... ``-----END ...-----``
-                    (RFC 7468), PGP blocks, and blocks cut off before their END line
 SECRET              high-entropy value assigned to ``*_KEY``/``*_TOKEN``/``*_SECRET``-like names
 PASSWORD            any literal value assigned to ``*password``/``passwd``/``passphrase``/``*_PASS``
-URL_CREDENTIALS     password in ``scheme://user:password@host`` (RFC 3986 §3.2.1 userinfo)
+URL_CREDENTIALS     a token alone as URL userinfo (``user:password@``: detect-secrets)
 EMAIL_ADDRESS       presidio's EmailRecognizer, domain re-checked, short allow-list
 IP_ADDRESS          IPv4 and presidio's IPv6 patterns; stricter IPv6, loopback kept
 HOME_PATH           ``/home/<user>``, ``/var/home/<user>``, ``/Users/<user>``,

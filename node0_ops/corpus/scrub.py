@@ -1,8 +1,9 @@
 """Scrub stage: replace secrets and personal data with typed, numbered placeholders.
 
-presidio-analyzer finds spans (model-free ``no_op`` NLP engine + the custom
-recognizers of :mod:`node0_ops.corpus.recognizers` + presidio's e-mail/IP
-recognizers); overlaps are resolved here (a PEM block beats everything inside
+presidio-analyzer finds spans (model-free ``no_op`` NLP engine + the rule set of
+:mod:`node0_ops.corpus.recognizers`: detect-secrets plugins and presidio's PII
+recognizers wrapped by :mod:`node0_ops.corpus.detectors`, with context words read
+from the text and a score floor, plus our own rules); overlaps are resolved here (a PEM block beats everything inside
 it, then the longest span, then the more specific recognizer); presidio-anonymizer
 writes the placeholders.
 
@@ -120,7 +121,8 @@ class AuditReport:
 
     Attributes:
         n_texts / n_sampled: texts offered / re-scanned.
-        leaks: ``(text_index, Finding)`` found by OUR rules (custom recognizers):
+        leaks: ``(text_index, Finding)`` found by the scrubber's rule set (library
+            detectors and our own rules, at or above the scrubber's score floor):
             anything here survived scrubbing and must be fixed.
         review: ``(text_index, Finding)`` found only by presidio's built-in
             recognizers (URL, DATE_TIME, PHONE_NUMBER, US_DRIVER_LICENSE, its plain
