@@ -6,7 +6,14 @@ only for the write itself. Readers retry briefly while a writer holds the file.
 
 Tables are declared as ``CREATE TABLE IF NOT EXISTS`` DDL; subsystems register
 their own with :meth:`LineageDB.ensure` (corpus tables are built in).
+
+Annotations name DuckDB classes as strings (postponed, PEP 563): a live reference from a
+function's annotations or typing's generic-alias cache (``Iterator[DuckDBPyConnection]``) keeps
+the nanobind type alive past interpreter exit whenever a Dagster definition graph survives
+finalization, and nanobind then prints its ``leaked instance/type/function`` report.
 """
+
+from __future__ import annotations
 
 import fcntl
 import json
