@@ -6,12 +6,20 @@ import sys
 
 import dagster as dg
 
+from node0_ops.cli_flags import share_flags
 from node0_ops.paths import dagster_home, state_dir
 
 
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
+    """``--state-dir`` and ``--town`` (on a parser, or on a subparser through :func:`share_common_flags`)."""
     parser.add_argument("--state-dir", help="state directory (default: $GASTOWN_FT_HOME or ~/.local/state/gastown-finetune)")
     parser.add_argument("--town", help="Gas Town root (default: $GT_ROOT, else the embedded sample town)")
+
+
+def share_common_flags(subparsers) -> None:
+    """Accept the common flags after the subcommand too (``node0-corpus build --state-dir S``);
+    a value given there overrides one given before the subcommand (node0_ops.cli_flags)."""
+    share_flags(subparsers, add_common_flags)
 
 
 def apply_common_flags(args: argparse.Namespace) -> None:

@@ -5,6 +5,8 @@
     node0-corpus preview [--role polecat] [--task git-workflow] [--split train] [-n 3] [--dpo]
     node0-corpus audit [--sample 200]
     node0-corpus export --out DIR [--role R] [--task T]
+
+``--state-dir`` and ``--town`` work before or after the subcommand.
 """
 
 import argparse
@@ -12,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from gastown_assets.cli.common import add_common_flags, apply_common_flags, materialize
+from gastown_assets.cli.common import add_common_flags, apply_common_flags, materialize, share_common_flags
 from node0_ops.corpus import store
 from node0_ops.corpus.schema import ROLES, TASKS
 from node0_ops.paths import lineage_db_path, town_root
@@ -181,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--task", choices=TASKS)
     for sp in (s, v, a, e):
         sp.add_argument("--version", help="corpus version hash (default: latest)")
+    share_common_flags(sub)
     return p
 
 

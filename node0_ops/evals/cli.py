@@ -27,6 +27,8 @@ import json
 import sys
 from pathlib import Path
 
+from node0_ops.cli_flags import share_flags
+
 
 def _fail(msg: str) -> "SystemExit":
     print(f"node0-eval: error: {msg}", file=sys.stderr)
@@ -229,13 +231,17 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _state_flag(p) -> None:
+    p.add_argument("--state-dir", help="state directory holding the registry (default: $GASTOWN_FT_HOME)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="node0-eval", description="Evaluate node0 role models on the Gas Town eval suite.")
+    _state_flag(p)  # before or after the subcommand (node0_ops.cli_flags)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a suite on a model and print the report")
     r.add_argument("--model", help="registered model NAME[@VERSION] (or a base preset such as smollm2-135m)")
     r.add_argument("--model-path", help="a .gguf file or an HF model folder (bypasses the registry)")
-    r.add_argument("--state-dir", help="state directory holding the registry (default: $GASTOWN_FT_HOME)")
     r.add_argument("--suite", default="v1", help="suite version under node0_ops/evals/suite (default v1)")
     r.add_argument("--backend", choices=("gguf", "hf"), help="gguf = llama-cpp-python, hf = transformers (default: gguf when available)")
     r.add_argument("--constrained", choices=("both", "on", "off"), default="both",
@@ -263,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("base")
     c.add_argument("candidate")
     c.set_defaults(func=_cmd_compare)
+    share_flags(sub, _state_flag)
     return p
 
 

@@ -19,7 +19,8 @@
     jobs [--pending] [--replay]              training-job bead transitions recorded without bd
 
 ``--json`` works on every command (before or after it). Exit status: 0 ok, 1 refused or
-failed (message on stderr), 2 usage error. State dir and town: ``node0_ops.paths``.
+failed (message on stderr), 2 usage error. State dir and town: ``node0_ops.paths``; ``--state-dir`` and
+``--town`` work before or after the command (``deploy --town`` is its scope switch: give the town root first).
 """
 
 import argparse
@@ -28,6 +29,7 @@ import os
 import sys
 from pathlib import Path
 
+from node0_ops.cli_flags import share_flags
 from node0_ops.paths import state_dir, town_root
 from node0_ops.registry import table as T
 from node0_ops.registry.schema import MODEL_STATUSES, registry_db
@@ -376,10 +378,14 @@ def cmd_status(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gt-model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _place_flags(p) -> None:
     p.add_argument("--state-dir", dest="state_dir", help="state directory (default: $GASTOWN_FT_HOME)")
     p.add_argument("--town", help="Gas Town root (default: $GT_ROOT, else the embedded sample town's copy)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gt-model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _place_flags(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
@@ -456,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = add("jobs", cmd_jobs, "training-job bead transitions")
     s.add_argument("--pending", action="store_true")
     s.add_argument("--replay", action="store_true", help="run pending transitions through bd")
+    share_flags(sub, _place_flags)  # also after the subcommand (deploy keeps its own --town scope switch)
     return p
 
 

@@ -24,6 +24,8 @@ import os
 import sys
 from pathlib import Path
 
+from node0_ops.cli_flags import split_leading
+
 SUBCOMMANDS = ("serve", "prime", "index")
 
 
@@ -342,8 +344,9 @@ def sub_parser(name: str) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``node0-inference``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in SUBCOMMANDS:
-        args = sub_parser(argv[0]).parse_args(argv[1:])
+    lead, rest = split_leading(argv, ("--state-dir", "--town"))  # place flags may come before the subcommand
+    if rest and rest[0] in SUBCOMMANDS:
+        args = sub_parser(rest[0]).parse_args(lead + rest[1:])
     else:
         args = agent_parser().parse_args(argv)
     try:

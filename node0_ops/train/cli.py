@@ -14,18 +14,23 @@ Flags not listed below are config overrides (``--lora.r 8``, ``--max-steps=20``,
 ``--gradient-checkpointing``), applied on top of ``--config`` (node0-style YAML). ``train`` and
 ``dpo`` run the training in a child process (own process group; Ctrl-C pauses with a checkpoint)
 unless ``--in-process``. Data: ``--corpus-jsonl`` (file or export folder with ``sft_train.jsonl``
-/ ``sft_val.jsonl``, ``dpo_*`` for DPO) or ``--corpus-version`` (``latest`` allowed) from the lineage
-DB in ``--state-dir`` filtered by role/task.
+/ ``sft_val.jsonl``, ``dpo_*`` for DPO) or ``--corpus-version`` (``latest`` allowed; the default
+when neither is given) from the lineage DB in ``--state-dir`` filtered by role/task.
+``--state-dir`` works before or after the subcommand.
 """
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 
+from node0_ops.cli_flags import pop_flag, share_flags, split_leading
 
-def _common(p: argparse.ArgumentParser) -> None:
+
+def _common(p) -> None:
+    """Flags every subcommand shares; they work before and after it (node0_ops.cli_flags)."""
     p.add_argument("--state-dir", help="state directory (default $GASTOWN_FT_HOME)")
 
 
@@ -33,7 +38,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="node0-style YAML config (class_name/init_args or plain fields)")
     p.add_argument("--corpus-jsonl", help="TRL-ready JSONL file, or an export folder")
     p.add_argument("--val-jsonl", help="validation JSONL (default: <kind>_val.jsonl next to an export folder's train file)")
-    p.add_argument("--corpus-version", help="corpus version in the lineage DB ('latest' for the newest)")
+    p.add_argument("--corpus-version", help="corpus version in the lineage DB (default 'latest': the newest)")
     p.add_argument("--out", help="adapter output folder (default <state>/artifacts/adapters/<run_id>)")
     p.add_argument("--run-id", help="run id (default generated)")
     p.add_argument("--in-process", action="store_true", help="train in this process (no child process)")
@@ -43,21 +48,19 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="node0-finetune", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(ap)
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="LoRA SFT of a role adapter (--role) or a task adapter (--task + --role-adapter)")
-    _common(t)
     _data_args(t)
     t.add_argument("--role", help="role whose examples train the adapter")
     t.add_argument("--task", help="task adapter: train on this task's examples on top of --role-adapter")
     t.add_argument("--role-adapter", help="role adapter folder (required with --task)")
     d = sub.add_parser("dpo", help="DPO on preference pairs starting from a role adapter")
-    _common(d)
     _data_args(d)
     d.add_argument("--role", help="role of the pairs")
     d.add_argument("--task", help="only pairs of this task")
     d.add_argument("--role-adapter", help="role adapter to start from")
     r = sub.add_parser("resume", help="continue a paused/killed run from its newest checkpoint")
-    _common(r)
     r.add_argument("run_id")
     r.add_argument("--allow-mismatch", action="store_true", help="resume even if corpus or base changed (recorded)")
     r.add_argument("--corpus-version", help="resume on another corpus version (needs --allow-mismatch if it differs)")
@@ -68,16 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name, helptext in (("cancel", "cancel a run (checkpoint, stop its process group, mark cancelled)"),
                            ("pause", "pause a run (checkpoint and stop; resume later)")):
         c = sub.add_parser(name, help=helptext)
-        _common(c)
         c.add_argument("run_id")
         c.add_argument("--timeout", type=float, default=60.0, help="seconds to wait before SIGKILL")
     ls = sub.add_parser("runs", help="list training runs, or compare two side by side")
-    _common(ls)
     ls.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"))
     ls.add_argument("--limit", type=int, default=30)
     ls.add_argument("--json", action="store_true")
     sw = sub.add_parser("swarm", help="train across a Hivemind swarm (node0_ops.swarm.cli)", add_help=False)
     sw.add_argument("swarm_args", nargs=argparse.REMAINDER)
+    share_flags([p for n, p in sub.choices.items() if n != "swarm"], _common)
     return ap
 
 
@@ -180,16 +182,16 @@ def _train_like(kind: str, args, overrides: list[str]) -> int:
         data = {"train_jsonl": str(train_file.resolve()),
                 "val_jsonl": str(Path(args.val_jsonl).resolve()) if args.val_jsonl else (str(val_file) if val_file else None)}
         version = args.corpus_version
-    elif args.corpus_version:
-        version = args.corpus_version
+    else:  # the state's corpus: --corpus-version V, 'latest', or (not given) the latest one
+        version = args.corpus_version or "latest"
         if version == "latest":
-            version = _db(args.state_dir).scalar(
-                "select corpus_version from corpus_versions order by created_at desc limit 1")
+            from node0_ops.corpus.store import latest_corpus_version
+
+            version = latest_corpus_version(_db(args.state_dir))
             if not version:
-                raise SystemExit(f"no corpus version in {db_path}; build the corpus first (node0-corpus)")
+                raise SystemExit(f"no corpus version in {db_path}: build one first (node0-corpus build "
+                                 f"--state-dir {db_path.parent}) or give --corpus-jsonl FILE|DIR")
         data = {"db": str(db_path), "corpus_version": version, "role": role, "task": task}
-    else:
-        raise SystemExit("give training data: --corpus-jsonl FILE|DIR or --corpus-version V (with --state-dir)")
     name = {"role": "sft", "task": "task", "dpo": "dpo"}[kind]
     run_id = args.run_id or runner.new_run_id(name, task if kind == "task" else role)
     out = args.out or str(artifacts_dir("adapters", args.state_dir) / run_id)
@@ -202,7 +204,13 @@ def _train_like(kind: str, args, overrides: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "swarm":
+    if split_leading(argv, ["--state-dir"])[1][:1] == ["swarm"]:
+        # hand-dispatched; the swarm CLI reads the state dir from GASTOWN_FT_HOME
+        state, argv = pop_flag(argv, "--state-dir")
+        if state:
+            from node0_ops.paths import state_dir
+
+            os.environ["GASTOWN_FT_HOME"] = str(state_dir(state))
         try:
             from node0_ops.swarm import cli as swarm_cli
         except ImportError as exc:
