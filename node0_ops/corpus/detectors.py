@@ -280,7 +280,7 @@ class HighEntropyRecognizer(DetectSecretsRecognizer):
     def _keep(self, value: str, text: str, start: int, end: int) -> bool:
         if self.plugin.calculate_shannon_entropy(value) <= self.plugin.entropy_limit:
             return False
-        if _is_digest(value):
+        if _is_digest(value) or _is_readable_name(value):
             return False
         line = _line_of(text, start, end)
         if ds_filters.is_likely_id_string(value, line, self.plugin):
@@ -289,6 +289,17 @@ class HighEntropyRecognizer(DetectSecretsRecognizer):
 
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
+_NAME_SEP = re.compile(r"[/._-]")
+_NAME_PART = re.compile(r"^(?:[A-Za-z]+[0-9]*|[0-9]+[A-Za-z]?)$")
+
+
+def _is_readable_name(value: str) -> bool:
+    """Model/repo/package names such as ``HuggingFaceTB/SmolLM2-135M-Instruct``: separated parts
+    that are each a word (optionally with a number) or a number with a unit; random base64 almost
+    never splits that way."""
+    parts = [p for p in _NAME_SEP.split(value) if p]
+    return (len(parts) >= 2 and all(_NAME_PART.match(p) for p in parts)
+            and any(sum(c.isalpha() for c in p) >= 4 for p in parts))
 
 
 def _is_digest(value: str) -> bool:

@@ -197,3 +197,12 @@ def test_gas_town_vocabulary_survives_on_real_data(real_root, scrubber, capsys):
     assert not hit, f"Gas Town vocabulary replaced: {dict(hit)}"
     # only the kinds real docs legitimately hold (example addresses, homes, IPs, a doc's PEM header)
     assert set(replaced) <= {"EMAIL_ADDRESS", "HOME_PATH", "IP_ADDRESS", "PASSWORD", "PRIVATE_KEY"}, replaced
+
+
+def test_model_names_are_not_high_entropy_secrets():
+    from node0_ops.corpus.scrub import Scrubber
+
+    s = Scrubber()
+    for name in ("HuggingFaceTB/SmolLM2-135M-Instruct", "Qwen/Qwen2.5-Coder-0.5B-Instruct"):
+        assert not s.scan(f'{{"base_model": "{name}"}}'), name
+    assert s.scan('{"token": "aZ3x9Qk/Lp0mN8vBq-7sT2wXy4RzQ8"}')   # random base64 still caught
