@@ -280,7 +280,7 @@ class HighEntropyRecognizer(DetectSecretsRecognizer):
     def _keep(self, value: str, text: str, start: int, end: int) -> bool:
         if self.plugin.calculate_shannon_entropy(value) <= self.plugin.entropy_limit:
             return False
-        if _is_digest(value) or _is_readable_name(value):
+        if _is_digest(value) or _is_readable_name(value) or _is_path(value):
             return False
         line = _line_of(text, start, end)
         if ds_filters.is_likely_id_string(value, line, self.plugin):
@@ -303,8 +303,16 @@ def _is_readable_name(value: str) -> bool:
 
 
 def _is_digest(value: str) -> bool:
-    """Git SHAs (7-12 short, 40 full) and sha256 digests: Gas Town lineage vocabulary."""
-    return bool(_HEX.match(value)) and (7 <= len(value) <= 12 or len(value) in (40, 64))
+    """Git SHAs (7-12 short, 40 full), our 16-hex lineage ids (corpus versions, record/example ids:
+    ``schema.stable_id``) and sha256 digests: Gas Town lineage vocabulary."""
+    return bool(_HEX.match(value)) and (7 <= len(value) <= 12 or len(value) in (16, 40, 64))
+
+
+def _is_path(value: str) -> bool:
+    """Filesystem paths (``/tmp/.../exports/deacon/20261202T143612``): base64's alphabet has ``/``,
+    but a secret is not an absolute or relative path of several segments (home paths are scrubbed
+    by their own recognizer)."""
+    return value.startswith(("/", "./", "../", "~/")) and value.count("/") >= 2
 
 
 _PASSWORD_KEY = re.compile(r"(?i)pass|pwd|contrase")

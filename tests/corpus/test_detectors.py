@@ -206,3 +206,13 @@ def test_model_names_are_not_high_entropy_secrets():
     for name in ("HuggingFaceTB/SmolLM2-135M-Instruct", "Qwen/Qwen2.5-Coder-0.5B-Instruct"):
         assert not s.scan(f'{{"base_model": "{name}"}}'), name
     assert s.scan('{"token": "aZ3x9Qk/Lp0mN8vBq-7sT2wXy4RzQ8"}')   # random base64 still caught
+
+
+def test_lineage_ids_and_paths_are_not_high_entropy_secrets():
+    from node0_ops.corpus.scrub import Scrubber
+
+    s = Scrubber()
+    text = ('{"corpus_version": "d88f730a546609d0", "lineage": "d88f730a546609d0", '
+            '"adapter_dir": "/tmp/pytest-of-root/pytest-64/state/artifacts/adapters/role-deacon/d88f730a546609d0-749621a0"}')
+    assert not [f for f in s.scan(text) if f.entity_type == "SECRET"]
+    assert s.scan('{"k": "9f8e7d6c5b4a39281706f5e4d3c2b1a0ff"}')            # 34-hex is no id of ours: caught
