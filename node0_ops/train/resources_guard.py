@@ -117,10 +117,11 @@ def estimate_memory(cfg, model_config: dict, device: str = "cpu", kind: str = "s
     seq = cfg.max_seq_len * (2 if kind == "dpo" else 1)
     n_lora = cfg.lora.n_params(s["hidden"], s["intermediate"], s["layers"], s["heads"], s["kv_heads"], s["head_dim"])
     if layout == "cpu_bf16" and weight_bytes is None and cfg.quantization != "4bit":
-        # the base loads in fp32 and its linears are then cast to bf16: the peak holds both
-        # (measured: SmolLM2 peak RSS 3.35 GB vs 2.63 GB estimated from the bf16 steady state)
-        weights = int(s["params"] * 4 + s["linear_params"] * 2)
+        weights = int(s["linear_params"] * 2 + (s["params"] - s["linear_params"]) * 4)
         casts = s["vocab"] * s["hidden"] * 2 if s["tied"] else 0
+        # the base loads in fp32 and its linears are then cast to bf16: the peak also holds the fp32
+        # originals (measured under load: SmolLM2 peak RSS 3.35 GB vs 2.63 GB from the steady state)
+        casts += int(s["linear_params"] * 4)
     else:
         weights = int(s["params"] * wb)
         casts = int(s["params"] * 2) if autocast_bf16 and device != "cuda" else 0
