@@ -79,13 +79,13 @@ def checkpoint_adapter(ckpt: Path, final_adapter: Path, out: Path) -> Path:
 
 
 def score(gguf: str, tasks, max_new_tokens: int) -> dict:
-    """Unconstrained scores of one GGUF on ``tasks`` (see the module docstring)."""
-    from node0_ops.evals.backends import LlamaCppBackend
+    """Unconstrained scores of one GGUF on ``tasks`` (see the module docstring), in a llama.cpp child."""
+    from node0_ops.evals.isolated import BackendSpec, IsolatedBackend
     from node0_ops.evals.quality import summarize
     from node0_ops.evals.runner import run_suite
 
-    backend = LlamaCppBackend(gguf, n_ctx=2048, max_new_tokens=max_new_tokens)
-    return summarize(run_suite(backend, tasks, constrained=False, model=Path(gguf).stem))
+    with IsolatedBackend(BackendSpec("gguf", str(gguf), n_ctx=2048, max_new_tokens=max_new_tokens)) as backend:
+        return summarize(run_suite(backend, tasks, constrained=False, model=Path(gguf).stem))
 
 
 def curve(base: str, role: str, args, state: Path, version: str, work: Path) -> list[dict]:
@@ -128,10 +128,20 @@ def curve(base: str, role: str, args, state: Path, version: str, work: Path) -> 
         exp = export_model(base, [folder], out / f"export-{step}", name=f"{role}-{step}", quants=("q4_k_m",),
                            lineage={"role": role}, overwrite=True)
         points.append((step, exp.ggufs["q4_k_m"]))
+    if args.max_steps not in {s for s, _ in points}:     # the final adapter is not a kept checkpoint
+        exp = export_model(base, [Path(res.adapter_dir)], out / f"export-{args.max_steps}", name=f"{role}-{args.max_steps}",
+                           quants=("q4_k_m",), lineage={"role": role}, overwrite=True)
+        points.append((args.max_steps, exp.ggufs["q4_k_m"]))
+        clock.setdefault(args.max_steps, max(clock.values()))
     rows = []
-    for step, gguf in points:
-        s_v2 = score(str(gguf), tasks, args.max_new_tokens)
-        s_held = score(str(gguf), held, args.max_new_tokens) if held else {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    # one single-threaded llama.cpp child per core: v2 and the held-out split of a point at once
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [(step, pool.submit(score, str(gguf), tasks, args.max_new_tokens),
+                 pool.submit(score, str(gguf), held, args.max_new_tokens) if held else None) for step, gguf in points]
+    for step, v2_job, held_job in jobs:
+        s_v2, s_held = v2_job.result(), held_job.result() if held_job else {}
         minutes = clock.get(step, max(clock.values())) / 60
         row = {"base": base, "role": role, "step": step, "minutes": round(minutes, 2), **{f"v2_{k}": v for k, v in s_v2.items()},
                "held_patrol": s_held.get("patrol"), "held_valid": s_held.get("valid_json")}

@@ -9,8 +9,9 @@ several framings (:mod:`.scenarios.framings`). The answer is one JSON object
 asks for them) with the action the formula's rule gives and a reason citing the evidence.
 
 Lineage per example (``meta``): ``formula``, ``step``, ``rule_text``, ``rule_family``,
-``action``, ``outcome``, ``family`` (scenario family), ``framing`` (+ ``framing_dims``),
-``allowed``; ``record_ids`` = the formula record. Deterministic: every RNG is seeded from
+``action`` / ``allowed`` (the labels the prompt shows, :mod:`.scenarios.labels`) and
+``canonical_action`` / ``canonical_allowed`` (the formula's own labels), ``outcome``, ``family``
+(scenario family), ``framing`` (+ ``framing_dims``); ``record_ids`` = the formula record. Deterministic: every RNG is seeded from
 :data:`SEED`, the record id, the step and the rule family. Steps with no parseable rule are
 reported in ``skipped`` as ``(record_id, "<formula>/<step>: <reason>")``.
 
@@ -27,6 +28,7 @@ from node0_ops.corpus.examples_common import assistant
 from node0_ops.corpus.examples_formula import PATROL_ROLES
 from node0_ops.corpus.scenarios.evidence import cases_for
 from node0_ops.corpus.scenarios.framings import draw_framing, render_answer, render_prompt
+from node0_ops.corpus.scenarios.labels import relabel
 from node0_ops.corpus.scenarios.rules import Rule, extract_rules
 from node0_ops.corpus.schema import Example, Record
 
@@ -65,11 +67,12 @@ def _examples_for_rule(rec: Record, role: str, rule: Rule, rounds: int) -> list[
         if case.family == "nothing-wrong" and rng.random() < 0.5:
             continue            # keep the no-op share from swamping the decisions
         fr = draw_framing(rng)
+        shown, label = relabel(allowed, rng)
         rig = case.rig if role in ("witness", "refinery") else None
         now = case.now
         msgs = render_prompt(fr, role=role, rig=rig, formula=rule.formula, step=rule.step_id, evidence=case.evidence,
-                             allowed=allowed, guidance=rule.text, now=now)
-        answer = render_answer(fr, action=action, reason=case.reason[:200], target=case.target, bead=case.bead,
+                             allowed=shown, guidance=rule.text, now=now)
+        answer = render_answer(fr, action=label[action], reason=case.reason[:200], target=case.target, bead=case.bead,
                                command=case.command, confidence=_CONFIDENCE.get(case.family, 0.8))
         out.append(Example(kind="chat", role=role, task="patrol-decision", origin="scenario",
                            # one split group per generated case: the held-out splits hold unseen evidence
@@ -77,9 +80,10 @@ def _examples_for_rule(rec: Record, role: str, rule: Rule, rounds: int) -> list[
                            source_key=f"scenario:{rule.formula}:{rule.step_id}:{rule.family}:{k}", record_ids=[rec.record_id],
                            messages=msgs + [assistant(answer)],
                            meta={"generator": "scenario", "formula": rule.formula, "step": rule.step_id,
-                                 "rule_text": rule.text, "rule_family": rule.family, "action": action,
+                                 "rule_text": rule.text, "rule_family": rule.family, "action": label[action],
+                                 "canonical_action": action, "canonical_allowed": allowed,
                                  "outcome": case.outcome, "family": case.family, "framing": fr.name,
-                                 "framing_dims": fr.dims(), "allowed": allowed, "cites": case.cites,
+                                 "framing_dims": fr.dims(), "allowed": shown, "cites": case.cites,
                                  "threshold": rule.threshold, "threshold_src": rule.threshold_src}))
     return out
 

@@ -30,6 +30,9 @@ class MixtureConfig:
     core_weight: float = field(default=0.5, metadata={"help": "sampling weight of other roles' town-core examples"})
     task_weights: dict = field(default_factory=lambda: {"patrol-decision": 1.5}, metadata={
         "help": "extra per-task multipliers on top of role/core weight, e.g. {patrol-decision: 2}"})
+    origin_weights: dict = field(default_factory=lambda: {"beads": 0.35}, metadata={
+        "help": "extra per-origin multipliers, e.g. {beads: 0.35}: the real-beads `bd create` rows are many and "
+                "long, and would crowd out the verified command tasks (origin `commands`)"})
     max_examples: int = field(default=0, metadata={"help": "cap on mixture rows after weighting (0 = no cap)"})
     seed: int = field(default=0, metadata={"help": "seed of the fractional-weight draws and the cap's sample"})
 
@@ -49,6 +52,10 @@ class MixtureConfig:
             if t not in TASKS or not isinstance(w, (int, float)) or w < 0:
                 raise ValueError(f"mixture.task_weights[{t!r}]={w!r}: the key must be one of {', '.join(TASKS)} "
                                  "and the weight a number >= 0")
+        if not isinstance(self.origin_weights, dict) or not all(
+                isinstance(w, (int, float)) and w >= 0 for w in self.origin_weights.values()):
+            raise ValueError(f"mixture.origin_weights={self.origin_weights!r} must map origin -> weight >= 0, "
+                             "e.g. {beads: 0.35}")
         if not isinstance(self.max_examples, int) or self.max_examples < 0:
             raise ValueError(f"mixture.max_examples={self.max_examples!r} must be an int >= 0 (0 = no cap)")
 
@@ -96,7 +103,7 @@ def build_mixture(rows: list[dict], role: str, cfg: MixtureConfig | None = None)
     """Weighted training rows of ``role`` from every role's example rows of one split.
 
     Args:
-        rows: example dicts with ``role``, ``task`` and ``example_id`` (``store.load_examples``).
+        rows: example dicts with ``role``, ``task``, ``origin`` and ``example_id`` (``store.load_examples``).
         role: one of :data:`node0_ops.corpus.schema.ROLES`.
         cfg: weights (default :class:`MixtureConfig`).
 
@@ -116,6 +123,7 @@ def build_mixture(rows: list[dict], role: str, cfg: MixtureConfig | None = None)
         if group is None:
             continue
         w = (cfg.role_weight if group.startswith(f"{role}/") else cfg.core_weight) * cfg.task_weights.get(row.get("task"), 1.0)
+        w *= cfg.origin_weights.get(row.get("origin"), 1.0)
         n = int(w) + (1 if rng.random() < w - int(w) else 0)
         if n:
             out += [row] * n

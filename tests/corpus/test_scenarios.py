@@ -124,7 +124,7 @@ def test_labels_follow_the_rules(embedded):
     idle = [e for e in ex if e.meta["rule_family"] == "idle"]
     by_fam = {}
     for e in idle:
-        by_fam.setdefault(e.meta["family"], set()).add(e.meta["action"])
+        by_fam.setdefault(e.meta["family"], set()).add(e.meta["canonical_action"])
     assert by_fam["above-threshold"] == {"nudge"} and by_fam["below-threshold"] == {"continue"}
     assert by_fam["second-strike"] == {"restart"} and by_fam["third-strike"] == {"escalate"}
     # the planted idle minutes sit on the right side of the formula's 15-minute threshold
@@ -136,11 +136,11 @@ def test_labels_follow_the_rules(embedded):
             mins = int(line.split()[-2].rstrip("m").split("h")[0]) if "h" not in line.split()[-2] else 999
             assert (mins > 15) == (e.meta["family"] == "above-threshold"), line
     zombies = [e for e in ex if e.meta["rule_family"] == "zombie" and e.meta["family"] == "clear-hit"]
-    assert zombies and {e.meta["action"] for e in zombies} == {"notify-witness"}
-    dead = {e.meta["family"]: e.meta["action"] for e in ex if e.meta["rule_family"] == "dead-session"}
+    assert zombies and {e.meta["canonical_action"] for e in zombies} == {"notify-witness"}
+    dead = {e.meta["family"]: e.meta["canonical_action"] for e in ex if e.meta["rule_family"] == "dead-session"}
     assert dead["clear-hit"] == "recover" and dead["dirty-worktree"] == "escalate"   # never nuke dirty work
     conflicting = [e for e in ex if e.meta["family"] == "conflicting-signals"]
-    assert conflicting and {e.meta["action"] for e in conflicting} == {"escalate"}
+    assert conflicting and {e.meta["canonical_action"] for e in conflicting} == {"escalate"}
 
 
 @pytest.mark.realdata
@@ -148,10 +148,10 @@ def test_real_zombie_gets_death_warrant(real_root):
     ex, _ = scenario_examples(_records(real_root / REAL_FORMULAS))
     z = [e for e in ex if e.meta["rule_family"] == "zombie"]
     hits = [e for e in z if e.meta["family"] == "clear-hit"]
-    assert hits and {e.meta["action"] for e in hits} == {"file-warrant"}
-    assert {e.meta["action"] for e in z if e.meta["family"] == "below-threshold"} == {"continue"}
+    assert hits and {e.meta["canonical_action"] for e in hits} == {"file-warrant"}
+    assert {e.meta["canonical_action"] for e in z if e.meta["family"] == "below-threshold"} == {"continue"}
     boot = [e for e in ex if e.meta["rule_family"] == "boot-table"]
-    assert {"start", "wake", "interrupt", "nudge", "continue"} <= {e.meta["action"] for e in boot}
+    assert {"start", "wake", "interrupt", "nudge", "continue"} <= {e.meta["canonical_action"] for e in boot}
 
 
 def test_all_framings_and_lineage(embedded):

@@ -49,3 +49,13 @@ def test_bad_config_is_refused_with_fix(bad, msg):
 def test_unknown_role():
     with pytest.raises(ValueError, match="not one of"):
         build_mixture(_rows(), "janitor")
+
+
+def test_origin_weights_thin_out_one_origin():
+    rows = [{"example_id": f"b{i}", "role": "mayor", "task": "bead-management", "origin": "beads"} for i in range(400)]
+    rows += [{"example_id": f"c{i}", "role": "mayor", "task": "bead-management", "origin": "commands"} for i in range(400)]
+    out, _ = build_mixture(rows, "deacon", MixtureConfig(core_weight=1, origin_weights={"beads": 0.25}))
+    n_beads = sum(r["origin"] == "beads" for r in out)
+    assert sum(r["origin"] == "commands" for r in out) == 400 and 60 < n_beads < 140
+    with pytest.raises(ValueError, match="origin_weights"):
+        MixtureConfig(origin_weights={"beads": -1})

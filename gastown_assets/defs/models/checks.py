@@ -1,29 +1,58 @@
 """Model checks: the registry entry must meet the eval thresholds (blocking: no deploy below them)."""
 
-import json
-
 import dagster as dg
 
+from gastown_assets.defs.corpus.partitions import role_partitions
 from gastown_assets.defs.models.assets import EVAL_DDL, registry_entry
 from resources import LineageResource
 from resources.evaluator import EvaluatorResource
 
 
+def _entry_report_id(context: dg.AssetCheckExecutionContext, role: str) -> str | None:
+    """``eval_report_id`` of this role partition's registry_entry materialization (Dagster's record)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=registry_entry.key, asset_partitions=[role]), limit=1).records
+    if not records:
+        return None
+    md = records[0].asset_materialization.metadata
+    return md["eval_report_id"].value if "eval_report_id" in md else None
+
+
+def _run_role(context: dg.AssetCheckExecutionContext) -> str:
+    """The role partition of the run the check executes in (runs over registry_entry are per role)."""
+    role = context.run.tags.get("dagster/partition")
+    if role not in role_partitions.get_partition_keys():
+        raise dg.Failure(description=f"registry_entry_eval_threshold runs per role: launch it with a role partition "
+                                     f"({', '.join(role_partitions.get_partition_keys())}), got {role!r}",
+                         metadata={"partition": str(role)})
+    return role
+
+
 @dg.asset_check(asset=registry_entry, blocking=True)
-def registry_entry_eval_threshold(lineage: LineageResource, evaluator: EvaluatorResource) -> dg.AssetCheckResult:
-    """The newest registered model's eval report meets the role's thresholds and does not regress vs the base."""
+def registry_entry_eval_threshold(context: dg.AssetCheckExecutionContext, lineage: LineageResource,
+                                  evaluator: EvaluatorResource) -> dg.AssetCheckResult:
+    """The role partition's registered model's own eval report meets that role's thresholds and does not regress vs the base."""
     from node0_ops.evals.report import EvalReport
 
+    role = _run_role(context)
+    report_id = _entry_report_id(context, role)
+    if report_id is None:
+        raise dg.Failure(description=f"registry_entry[{role}] has no materialization with an eval_report_id: "
+                                     f"materialize registry_entry[{role}] first", metadata={"role": role})
     db = lineage.db()
     db.ensure(EVAL_DDL)
-    rows = db.query("select * from eval_reports where model_label like '%@%' order by created_at desc limit 1")
+    rows = db.query("select * from eval_reports where report_id = ?", [report_id])
     if not rows:
-        return dg.AssetCheckResult(passed=False, metadata={"reason": "no eval report linked to a registry entry"})
+        raise dg.Failure(description=f"eval report {report_id} of registry_entry[{role}] is not in eval_reports",
+                         metadata={"role": role, "report_id": report_id})
     rep = rows[0]
+    if rep["role"] != role:
+        raise dg.Failure(description=f"registry_entry[{role}] points at report {report_id} of role {rep['role']}",
+                         metadata={"role": role, "report_id": report_id})
     cand = EvalReport.from_json(rep["report"])
     base = EvalReport.from_json(rep["base_report"])
-    ok, reasons = evaluator.thresholds().passes(cand, rep["role"], base=base)
+    ok, reasons = evaluator.thresholds().passes(cand, role, base=base)
     return dg.AssetCheckResult(passed=ok, metadata={
-        "model": rep["model_label"], "role": rep["role"], "overall": float(rep["overall"]),
+        "model": rep["model_label"], "role": role, "report_id": report_id, "overall": float(rep["overall"]),
         "base_overall": float(rep["base_overall"]), "reasons": dg.MetadataValue.json(reasons),
         "by_category": dg.MetadataValue.json({c: s.rate for c, s in cand.by_category.items()})})

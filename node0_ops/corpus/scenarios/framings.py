@@ -60,9 +60,12 @@ def draw_framing(rng: random.Random) -> Framing:
 
 
 def _allowed_text(fr: Framing, allowed: list[str]) -> str:
+    k = fr.ask % 2
     if fr.allowed == "json":
-        return "Allowed actions: " + json.dumps(allowed)
-    return "Pick exactly one action: " + ", ".join(f"`{a}`" for a in allowed[:-1]) + f" or `{allowed[-1]}`."
+        return ("Allowed actions: " if k == 0 else "Valid actions (JSON list): ") + json.dumps(allowed)
+    if k == 0:
+        return "Pick exactly one action: " + ", ".join(f"`{a}`" for a in allowed[:-1]) + f" or `{allowed[-1]}`."
+    return "Choose one of: " + " | ".join(allowed) + "."
 
 
 def _answer_text(fr: Framing) -> str:

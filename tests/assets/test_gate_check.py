@@ -1,0 +1,48 @@
+"""The blocking gate check evaluates its own role partition's report, never the newest report of
+another role (issue 11: the old check read the newest ``eval_reports`` row of any role)."""
+
+import datetime as dt
+
+import dagster as dg
+
+from gastown_assets.defs.models.assets import EVAL_DDL, registry_entry
+from gastown_assets.defs.models.checks import registry_entry_eval_threshold
+from node0_ops.evals.report import CaseResult, EvalReport
+from node0_ops.lineage.db import upsert
+from resources import LineageResource
+from resources.evaluator import EvaluatorResource
+
+
+def _report(role, passed: bool) -> EvalReport:
+    cases = [CaseResult(f"t{i}", "patrol-decision", role, passed, float(passed), [] if passed else ["bad"], "a", "p", 0.1)
+             for i in range(4)]
+    return EvalReport(f"node0-{role}", "v2", False, cases)
+
+
+def test_gate_reads_the_partitions_own_report(tmp_path):
+    lineage = LineageResource(state_dir=str(tmp_path))
+    db = lineage.db()
+    db.ensure(EVAL_DDL)
+    now = dt.datetime.now()
+    with db.write() as con:
+        for rid, role, ok, age in [("deacon-1", "deacon", False, 60), ("witness-1", "witness", True, 0)]:
+            rep = _report(role, ok)
+            upsert(con, "eval_reports", [{"report_id": rid, "role": role, "model_label": f"{role}-v1@1",
+                                          "created_at": now - dt.timedelta(seconds=age), "overall": rep.overall.rate,
+                                          "base_overall": 0.0, "report": rep.to_json(), "base_report": _report(role, False).to_json()}])
+    instance = dg.DagsterInstance.ephemeral()
+    for role, rid in [("deacon", "deacon-1"), ("witness", "witness-1")]:
+        instance.report_runless_asset_event(dg.AssetMaterialization(registry_entry.key, partition=role,
+                                                                    metadata={"eval_report_id": rid}))
+    thresholds = tmp_path / "t.yaml"
+    thresholds.write_text("overall: 0.5\nmin_cases: 1\n")
+    resources = {"lineage": lineage, "evaluator": EvaluatorResource(thresholds_yaml=str(thresholds))}
+    outcome = {}
+    for role in ("deacon", "witness"):
+        res = dg.materialize([registry_entry, registry_entry_eval_threshold], resources=resources, instance=instance,
+                             selection=dg.AssetSelection.checks(registry_entry_eval_threshold),
+                             tags={"dagster/partition": role}, raise_on_error=False)
+        (ev,) = res.get_asset_check_evaluations()
+        outcome[role] = (ev.passed, ev.metadata["report_id"].value)
+    # the newest report overall is witness's passing one: deacon must still be gated on its own failing one
+    assert outcome == {"deacon": (False, "deacon-1"), "witness": (True, "witness-1")}
