@@ -88,6 +88,23 @@ def score(gguf: str, tasks, max_new_tokens: int) -> dict:
         return summarize(run_suite(backend, tasks, constrained=False, model=Path(gguf).stem))
 
 
+def _reused(out: Path, state: Path, clock: dict):
+    """The finished run behind ``out/adapter`` (``--reuse``), its clock rebuilt from metrics.jsonl; None if absent."""
+    from types import SimpleNamespace
+
+    meta_file = out / "adapter" / "gastown_adapter.json"
+    if not meta_file.exists():
+        return None
+    run_dir = state / "artifacts" / "train_runs" / json.loads(meta_file.read_text())["run_id"]
+    total = 0.0
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        ev = json.loads(line)
+        total += float(ev.get("step_time_s") or 0)
+        clock[int(ev["step"])] = total
+    print(f"   reusing {run_dir.name} ({len(clock) - 1} steps, {total / 60:.1f} min)", flush=True)
+    return SimpleNamespace(run_dir=str(run_dir), adapter_dir=str(out / "adapter"))
+
+
 def curve(base: str, role: str, args, state: Path, version: str, work: Path) -> list[dict]:
     """Train one run and score step 0 and every kept checkpoint."""
     from node0_ops.evals.eval_config import EvalThresholds
@@ -119,8 +136,10 @@ def curve(base: str, role: str, args, state: Path, version: str, work: Path) -> 
                 print(f"   step {ev['step']}: loss {ev.get('loss')}", flush=True)
 
     out = work / f"{base}-{role}"
-    res = api.run_in_subprocess("role", cfg, train, val, out / "adapter", run_meta={"role": role, "corpus_version": version},
-                                progress=progress)
+    res = _reused(out, state, clock) if args.reuse else None
+    if res is None:
+        res = api.run_in_subprocess("role", cfg, train, val, out / "adapter", run_meta={"role": role, "corpus_version": version},
+                                    progress=progress)
     points = [(0, base_gguf(base)[0])]
     for ck in list_checkpoints(res.run_dir):
         step = int(ck.name.split("-")[1])
@@ -179,6 +198,7 @@ def main(argv=None) -> int:
     p.add_argument("--mixture", default="{}", help="JSON overrides of MixtureConfig")
     p.add_argument("--state", default=str(REPO / ".state-bench-quality"))
     p.add_argument("--json", default="")
+    p.add_argument("--reuse", action="store_true", help="score the finished run of a previous invocation (same --state) again")
     args = p.parse_args(argv)
     from node0_ops.models.base import PRESETS, preset_gguf
     from node0_ops.models.cpu import cpu_features

@@ -548,6 +548,14 @@ def _phone_ok(value: str, text: str, start: int, end: int) -> bool:
     return not nxt or not (nxt.isalnum() or nxt in "-_/@" or (nxt in ":." and after[1:2].isdigit()))
 
 
+def _card_ok(value: str, text: str, start: int, end: int) -> bool:
+    """A card number is not the fraction of a decimal (``137.38011173461396`` in run metrics) nor
+    part of a longer digit run."""
+    if start >= 2 and text[start - 1] == "." and text[start - 2].isdigit():
+        return False
+    return not ((start and text[start - 1].isdigit()) or (end < len(text) and text[end].isdigit()))
+
+
 def _either(rec: EntityRecognizer, pattern: re.Pattern) -> Gate:
     """Gate open on a context word of ``rec`` (substring, any case) or on ``pattern``."""
     return Gate(any_of_ci=tuple(sorted({w.lower().strip() for w in rec.context if w.strip()})), regex=pattern)
@@ -565,7 +573,7 @@ def build_pii_recognizers() -> list[EntityRecognizer]:
     crypto_rx = re.compile(r"(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25,59}")
     ssn_rx, itin_rx = re.compile(r"\d{3}[- .]\d{2}[- .]\d{4}"), re.compile(r"9\d{2}[- ]\d{2}[- ]\d{4}")
     return [
-        GatedPiiRecognizer(card, Gate(regex=card_rx), windows=card_rx, priority=30),
+        GatedPiiRecognizer(card, Gate(regex=card_rx), windows=card_rx, keep=_card_ok, priority=30),
         GatedPiiRecognizer(phone, Gate(regex=phone_candidates), windows=phone_candidates, clip=True, keep=_phone_ok,
                            priority=45),
         GatedPiiRecognizer(iban, Gate(regex=iban_rx), windows=iban_rx, priority=30),

@@ -396,3 +396,12 @@ def test_ner_person_names_with_filtered_false_positives():
     quiet = "export ANTHROPIC_API_KEY=$KEY\nThe Mayor asked the Witness to nudge polecat toast."
     assert ner.scrub_text(quiet)[0] == quiet
     assert ner.scrub_text("mail bob@example.com")[0] == "mail <EMAIL_1>"  # patterns still run
+
+
+def test_decimal_fraction_is_not_a_card_number():
+    """Run metrics like ``"tokens_per_s": 137.38011173461396`` (14 Luhn-valid fraction digits) blocked an export."""
+    from node0_ops.corpus.scrub import Scrubber
+
+    s = Scrubber(entities=["CREDIT_CARD"])
+    assert s.scan('{"tokens_per_s": 137.38011173461396, "n": 3837}') == []
+    assert [f.entity_type for f in s.scan("card 4111 1111 1111 1111 on file")] == ["CREDIT_CARD"]

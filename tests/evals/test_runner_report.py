@@ -105,7 +105,8 @@ def test_thresholds_validation():
 
 def test_thresholds_yaml(tmp_path):
     th = EvalThresholds.from_yaml(DEFAULT_THRESHOLDS)
-    assert th.overall == 0.5 and th.role_categories["witness"]["patrol-decision"] == 0.7
+    assert th.overall == 0.8 and th.role_categories["witness"]["patrol-decision"] == 0.85
+    assert th.categories["bead-management"] == th.categories["conventions"] == 0.8
     bad = tmp_path / "t.yaml"
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="must be a YAML mapping"):
