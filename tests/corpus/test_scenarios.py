@@ -185,3 +185,9 @@ def test_volume_over_embedded_and_real(real_root):
     assert {"deacon", "witness", "refinery", "boot", "dog"} <= set(roles), roles
     assert min(roles.values()) >= 100, roles
     assert skipped and all(":" in why for _, why in skipped)
+
+
+def test_answers_name_the_evidence_before_the_action(embedded):
+    """The reason is decoded first, so the action is conditioned on the evidence the model just named."""
+    ex, _ = embedded
+    assert ex and all(list(json.loads(e.messages[-1]["content"]))[:2] == ["reason", "action"] for e in ex)

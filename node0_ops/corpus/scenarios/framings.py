@@ -114,8 +114,13 @@ def render_prompt(fr: Framing, *, role: str, rig: str | None, formula: str, step
 
 def render_answer(fr: Framing, *, action: str, reason: str, target=None, bead=None, command=None,
                   confidence: float = 0.9) -> str:
-    """The assistant's JSON answer (keys in a fixed order; extended keys only for ``fields == "ext"``)."""
-    obj = {"action": action, "reason": reason}
+    """The assistant's JSON answer; extended keys only for ``fields == "ext"``.
+
+    ``reason`` comes first, whatever order the prompt lists the keys in: the action token is then
+    decoded after the evidence has been named (a model that writes the action first falls back to
+    the most frequent label; measured on the held-out split, issue 10).
+    """
+    obj = {"reason": reason, "action": action}
     if fr.fields == "ext":
         obj.update({"target": target, "bead": bead, "command": command, "confidence": round(confidence, 2)})
     return json.dumps(obj, ensure_ascii=False)
