@@ -12,7 +12,8 @@
     set-status NAME STATUS                   active | candidate | archived
     prune NAME --keep N [--dry-run]          delete artifacts of old inactive versions
     diff A [B]                               hyperparameters, corpus, eval per category, artifacts
-    rollout                                  which roles the progressive rollout has opened
+    rollout [status]                         each stage, its roles' active models, eval scores, gate, days active
+    rollout advance [--force --reason R]     open the next stage when every role of the current one passes
     serve-api [--host 127.0.0.1 --port N]    read-only JSON API (GET /models, /models/NAME, /adapters)
     formulas install [--town T] [--force] | formulas list | formulas validate [PATH ...]
     formulas run NAME --var role=polecat [--dry-run]   (step commands against this town/state)
@@ -249,19 +250,37 @@ def cmd_diff(args) -> int:
 
 def cmd_rollout(args) -> int:
     from node0_ops.registry.rollout import load_rollout
+    from node0_ops.registry.rollout_advance import RolloutRefused, advance, rollout_status
 
     plan = load_rollout(args.rollout, town_root=_town(args), state=args.state)
-    rows = []
-    for i, group in enumerate(plan.stages, 1):
-        for role in group:
-            ok, _ = plan.allows(role)
-            rows.append([f"{T.paint('●', 'ok') if ok else '○'} {role}", i, "open" if ok else ("blocked" if role in plan.blocked else "closed")])
+    db = _db(args)
+    if args.action == "advance":
+        try:
+            ev = advance(db, plan, state=state_dir(args.state), thresholds=args.thresholds, force=args.force,
+                         reason=args.reason)
+        except RolloutRefused as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        forced = f" (FORCED over {len(ev['blockers'])} blocker(s): {ev['reason']})" if ev["forced"] else ""
+        _emit(args, ev, f"{T.paint('✓', 'ok')} Rollout advanced: stage {ev['from_stage']} -> {ev['to_stage']}{forced}"
+                        f"\n  written to {ev['rollout_file']}")
+        return 0
+    rows = rollout_status(db, plan, thresholds=args.thresholds)
+    table = []
+    for r in rows:
+        mark = T.paint("●", "ok") if r["state"] == "open" else "○"
+        score = f"{r['eval_score']:.2f}" if isinstance(r["eval_score"], (int, float)) else "-"
+        days = "-" if r["days_active"] is None else f"{r['days_active']:.1f}"
+        gate_txt = "pass" if r["passes"] else (r["reasons"][0][:60] if r["reasons"] else "fail")
+        table.append([f"{mark} {r['role']}", r["stage"], r["state"], r["model"] or "-", score, days, gate_txt])
     listed = {r for g in plan.stages for r in g}
     from node0_ops.corpus.schema import ROLES
 
-    rows += [[f"○ {r}", "-", "blocked" if r in plan.blocked else "not staged"] for r in ROLES if r not in listed]
-    text = T.table(["ROLE", "STAGE", "STATE"], rows, title=f"Rollout: stage {plan.stage} of {len(plan.stages)} ({plan.source})")
-    _emit(args, plan.to_dict(), text)
+    table += [[f"○ {r}", "-", "blocked" if r in plan.blocked else "not staged", "-", "-", "-", "-"]
+              for r in ROLES if r not in listed]
+    text = T.table(["ROLE", "STAGE", "STATE", "ACTIVE MODEL", "EVAL", "DAYS", "GATE"], table,
+                   title=f"Rollout: stage {plan.stage} of {len(plan.stages)} ({plan.source})")
+    _emit(args, {**plan.to_dict(), "roles": rows}, text)
     return 0
 
 
@@ -446,8 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = add("diff", cmd_diff, "compare two models")
     s.add_argument("a")
     s.add_argument("b", nargs="?", help="default: the newest version of A's role")
-    s = add("rollout", cmd_rollout, "progressive rollout stages")
+    s = add("rollout", cmd_rollout, "progressive rollout stages: status, or advance to the next stage when earned")
+    s.add_argument("action", nargs="?", choices=("status", "advance"), default="status")
     s.add_argument("--rollout", help="rollout config file")
+    s.add_argument("--thresholds", help="thresholds YAML of the gate (default: the eval suite's)")
+    s.add_argument("--force", action="store_true", help="advance: open the next stage despite failing roles")
+    s.add_argument("--reason", help="advance --force: why (recorded in rollout_events)")
     s = add("serve-api", cmd_serve, "read-only JSON API")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8765)
