@@ -60,6 +60,8 @@ class TrainingJob:
         bd: path of the ``bd`` binary; ``"auto"`` looks it up on PATH, None forces offline recording.
         cwd: folder ``bd`` runs in (the town root, so it finds ``.beads``).
         echo: where offline commands are printed (default ``print``).
+        keep_open: leaving the ``with`` block without an error does not close the bead (the job
+            goes on in later stages: export, eval, registry; :meth:`resume` picks it up there).
 
     Attributes:
         job_id: ``job-<hex>``.  bead_id: the id ``bd create`` printed (None offline).
@@ -68,7 +70,7 @@ class TrainingJob:
 
     def __init__(self, db: LineageDB, title: str, *, description: str = "", labels: tuple[str, ...] = ("training", "node0"),
                  priority: int = 2, issue_type: str = "task", bd: str | None = "auto", cwd: str | Path | None = None,
-                 echo: Callable[[str], None] = print):
+                 echo: Callable[[str], None] = print, keep_open: bool = False):
         if not title.strip():
             raise ValueError("TrainingJob title is empty; give the bead a title such as 'Train polecat role model'")
         if not 0 <= int(priority) <= 4:
@@ -86,6 +88,27 @@ class TrainingJob:
         self.commands: list[str] = []
         self.errors: list[str] = []
         self._announced = False
+        self.keep_open = keep_open
+
+    @classmethod
+    def resume(cls, db: LineageDB, job_id: str, *, bd: str | None = "auto", cwd: str | Path | None = None,
+               echo: Callable[[str], None] = print) -> "TrainingJob":
+        """The job ``job_id`` as its last transition left it, to add notes or close it in a later stage.
+
+        Raises:
+            KeyError: no transitions recorded for ``job_id``.
+        """
+        rows = sorted(transitions(db, job_id), key=lambda r: r["seq"])
+        if not rows:
+            raise KeyError(f"training job {job_id} has no recorded bead transitions")
+        create = rows[0]["argv"]
+        job = cls(db, create[2] if len(create) > 2 else job_id, bd=bd, cwd=cwd, echo=echo)
+        job.job_id, job.var = job_id, "JOB_" + job_id[4:12]
+        job.bead_id = next((r["bead_id"] for r in reversed(rows) if r["bead_id"]), None)
+        job.seq, job.status = max(r["seq"] for r in rows), rows[-1]["status"]
+        if job.bead_id is None:
+            job.bd = None           # its create never reached bd: keep recording for replay
+        return job
 
     @property
     def online(self) -> bool:
@@ -169,7 +192,7 @@ class TrainingJob:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc is not None:
             self.fail(f"{exc_type.__name__}: {exc}"[:300])
-        elif self.status not in ("closed", "blocked"):
+        elif self.status not in ("closed", "blocked") and not self.keep_open:
             self.close("done")
 
 

@@ -28,6 +28,33 @@ def _run_role(context: dg.AssetCheckExecutionContext) -> str:
     return role
 
 
+def _finish_job(context: dg.AssetCheckExecutionContext, lineage: LineageResource, rep: dict, ok: bool,
+                reasons: list[str]) -> str:
+    """Close the training job's bead with the registry ref (gate passed) or leave it open and blocked with
+    the gate's reasons; returns what was done. The job is the one of the role_adapter materialization
+    whose adapter this registry entry registered."""
+    from node0_ops.registry.beads import TrainingJob
+    from node0_ops.registry.schema import registry_db
+
+    role = rep["role"]
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("role_adapter"), asset_partitions=[role]), limit=1).records
+    md = records[0].asset_materialization.metadata if records else {}
+    job_id = md["job_id"].value if "job_id" in md else None
+    adapter = lineage.db().scalar("select adapter_dir from exports where export_dir = ?", [rep["export_dir"]])
+    if not job_id or "adapter_dir" not in md or str(md["adapter_dir"].value) != str(adapter):
+        return "no training job bead for this adapter"
+    job = TrainingJob.resume(registry_db(lineage.state()), job_id, echo=context.log.info)
+    if job.status in ("closed", "blocked"):
+        return f"job {job_id} already {job.status}"
+    job.phase("eval", report=rep["report_id"], overall=float(rep["overall"]), base_overall=float(rep["base_overall"]))
+    if ok:
+        job.close(f"registered {rep['model_label']} (eval gate passed)")
+        return f"job {job_id} closed"
+    job.fail("eval gate: " + "; ".join(r for r in reasons if "not gated" not in r)[:400])
+    return f"job {job_id} blocked"
+
+
 @dg.asset_check(asset=registry_entry, blocking=True)
 def registry_entry_eval_threshold(context: dg.AssetCheckExecutionContext, lineage: LineageResource,
                                   evaluator: EvaluatorResource) -> dg.AssetCheckResult:
@@ -52,7 +79,12 @@ def registry_entry_eval_threshold(context: dg.AssetCheckExecutionContext, lineag
     cand = EvalReport.from_json(rep["report"])
     base = EvalReport.from_json(rep["base_report"])
     ok, reasons = evaluator.thresholds().passes(cand, role, base=base)
-    return dg.AssetCheckResult(passed=ok, metadata={
+    try:
+        job = _finish_job(context, lineage, rep, ok, reasons)
+    except Exception as exc:  # noqa: BLE001 - bead bookkeeping never decides the gate
+        job = f"training job bead not updated: {type(exc).__name__}: {exc}"
+        context.log.warning(job)
+    return dg.AssetCheckResult(passed=ok, metadata={"training_job": job,
         "model": rep["model_label"], "role": role, "report_id": report_id, "overall": float(rep["overall"]),
         "base_overall": float(rep["base_overall"]), "reasons": dg.MetadataValue.json(reasons),
         "by_category": dg.MetadataValue.json({c: s.rate for c, s in cand.by_category.items()})})

@@ -111,11 +111,12 @@ def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, l
         raise dg.Failure(description=f"role {role} has {len(train)} training examples (< {MIN_TRAIN_EXAMPLES}); add sessions/conventions for it",
                          metadata={"corpus_version": version, "n_train": len(train)})
     out = lineage.artifacts("adapters") / f"role-{role}" / f"{version}-{trainer.fingerprint()}"
-    # the training job follows the bead lifecycle: bd create -> in_progress -> phase notes -> bd close
-    # (real `bd` when on PATH, else recorded in bead_transitions and printed for replay)
+    # the training job follows the bead lifecycle: bd create -> in_progress -> phase notes here and in
+    # export/eval -> bd close with the registry ref when the gate passes, or blocked with the gate's
+    # reasons (registry_entry_eval_threshold); real `bd` when on PATH, else recorded for replay
     with TrainingJob(registry_db(lineage.state()), f"Train {role} role model (LoRA SFT)",
                      description=f"node0 role adapter for {role} on corpus {version}", cwd=town.root_path(),
-                     echo=context.log.info) as job:
+                     echo=context.log.info, keep_open=True) as job:
         job.phase("prepare", corpus_version=version, n_train=len(train), n_val=len(val))
         run_meta = {"role": role, "corpus_version": version, "state": str(lineage.state())}
         if mixture is not None:
@@ -123,8 +124,8 @@ def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, l
         res = trainer.train("role", _chat_only(train), _chat_only(val), out, db_path=str(db.path),
                             run_meta=run_meta, log=context.log)
         job.phase("train", run_id=res.run_id, train_loss=float(res.metrics.get("train_loss") or 0.0))
-        job.close(f"adapter trained: {res.run_id}")
-    md = {"role": role, "n_train": len(train), "n_val": len(val), **_result_metadata(res, version)}
+    md = {"role": role, "n_train": len(train), "n_val": len(val), **_result_metadata(res, version),
+          "job_id": job.job_id, "job_bead": job.bead_id or f"${job.var}"}
     if mixture is not None:
         md["mixture_counts"] = dg.MetadataValue.json(mixture.counts)
         md["mixture_distinct"] = dg.MetadataValue.json(mixture.distinct)
