@@ -4,7 +4,7 @@
 
     list [--role R] [--status S]             registered models (● active ○ candidate ◌ archived)
     show NAME                                one model with lineage, eval scores, artifacts, deployments
-    adapters [--task T] [--model M]          registered LoRA adapters
+    adapters [--task T] [--model M] [--for BEAD]          registered LoRA adapters
     register ROLE --artifact KIND=PATH ...   register a new candidate version
     deploy NAME (--rig RIG | --town) --role ROLE [--force --reason R] [--override-rollout --reason R]
     rollback ROLE [--rig RIG]                undo the latest deploy of ROLE there, in one step
@@ -113,6 +113,17 @@ def cmd_adapters(args) -> int:
     from node0_ops.registry.store import list_adapters
 
     rows = list_adapters(_db(args), task=args.task, model=args.model)
+    if args.for_bead:
+        from node0_ops.registry.adapter_select import load_map, read_bead, select_adapters
+
+        bead = read_bead(args.for_bead, town_root=_town(args))
+        if bead is None:
+            print(f"bead {args.for_bead} not found (bd show, or the town's .beads/*.jsonl)", file=sys.stderr)
+            return 1
+        available = {a["name"]: a["task"] for a in rows if a.get("task")}
+        pick = select_adapters(bead, load_map(town_root=_town(args), state=args.state), available)
+        _emit(args, pick.to_dict(), f"Adapters for {args.for_bead}: {', '.join(pick.adapters) or '(none)'}\n  {pick.why}")
+        return 0
     text = T.table(["NAME", "VER", "KIND", "TASK/ROLE", "SHA256", "MODELS", "PATH"], [
         [a["name"], f"v{a['version']}", a["kind"] or "-", a["task"] or a["role"] or "-", (a["sha256"] or "")[:12],
          ",".join(a["compatible_models"]) or "-", a["path"]] for a in rows],
@@ -421,9 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--status", choices=MODEL_STATUSES)
     s = add("show", cmd_show, "one model with lineage")
     s.add_argument("name")
-    s = add("adapters", cmd_adapters, "registered adapters")
+    s = add("adapters", cmd_adapters, "registered adapters; --for BEAD: the task adapters a node0 agent would load for it")
     s.add_argument("--task")
     s.add_argument("--model")
+    s.add_argument("--for", dest="for_bead", metavar="BEAD", help="bead id: show the adapters picked for it and why")
     s = add("register", cmd_register, "register a new candidate model version")
     s.add_argument("role")
     s.add_argument("--base", help="base model (default: from the role adapter's gastown_adapter.json)")

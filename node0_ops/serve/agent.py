@@ -92,8 +92,9 @@ class TerminalAgent:
     """
 
     def __init__(self, backend, config: AgentConfig, *, context_for, transcript: TranscriptWriter | None = None,
-                 out=None):
+                 out=None, pick_stack=None):
         self.backend, self.config, self.context_for = backend, config, context_for
+        self.pick_stack = pick_stack  # text -> (stack, why) | None: adapter stack from a slung bead
         self.policy = CommandPolicy(config.work_tree, config.extra_allowed)
         self.transcript = transcript
         self.out = out or sys.stdout
@@ -147,10 +148,27 @@ class TerminalAgent:
             self.transcript.tool_result(call.id, res.output, is_error=res.is_error)
         return res
 
+    def _switch_stack(self, text: str) -> None:
+        """Switch the live adapter stack when ``text`` names a bead whose type/labels map to task adapters
+        (:mod:`node0_ops.registry.adapter_select`); the choice is printed and logged in the transcript."""
+        if self.pick_stack is None or not hasattr(self.backend, "stack"):
+            return
+        picked = self.pick_stack(text)
+        if picked is None:
+            return
+        stack, why = picked
+        if tuple(stack) != tuple(self.backend.stack):
+            self.backend.stack = tuple(stack)
+            line = f"[adapters] {why}: stack {', '.join(n for n, _ in stack) or '(none)'}"
+            self.say(f"  {line}")
+            if self.transcript:
+                self.transcript.system_note(line)
+
     def turn(self, text: str) -> str:
         """One user turn (a line); returns the model's last answer text."""
         if self.transcript:
             self.transcript.user_text(text)
+        self._switch_stack(text)
         user_msg = {"role": "user", "content": text}
         self.history.append(user_msg)
         system = self._system(text)

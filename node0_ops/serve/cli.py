@@ -269,7 +269,12 @@ def cmd_agent(args) -> int:
     backend = _backend(args, spec)
     model_name = getattr(backend, "name", args.backend)
     transcript = TranscriptWriter(cfg.work_tree, directory=args.transcript_dir, model=model_name)
-    agent = TerminalAgent(backend, cfg, context_for=context_for, transcript=transcript)
+    pick = None
+    if spec is not None and spec.adapters and hasattr(backend, "stack"):
+        from node0_ops.registry.adapter_select import stack_picker
+
+        pick = stack_picker(spec, town_root=town, state=args.state_dir)
+    agent = TerminalAgent(backend, cfg, context_for=context_for, transcript=transcript, pick_stack=pick)
     agent.say(f"node0-inference agent · {model_name} · role {role} · {cfg.work_tree}")
     agent.say(f"transcript {transcript.path} · /help for commands")
     try:

@@ -96,6 +96,16 @@ class TranscriptWriter:
                             "output_tokens": usage.get("completion_tokens", 0)}
         return self._write("assistant", msg)
 
+    def system_note(self, text: str) -> str:
+        """An agent-side note (e.g. the adapter stack chosen for a bead), as a ``system`` line; returns its uuid."""
+        uid = str(uuid.uuid4())
+        line = {"type": "system", "subtype": "node0_note", "sessionId": self.session_id, "uuid": uid,
+                "parentUuid": self._last, "cwd": self.cwd, "timestamp": _now(), "content": text, "level": "info"}
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._last = uid
+        return uid
+
     def tool_result(self, tool_use_id: str, content: str, *, is_error: bool) -> str:
         """The output of a command (or its refusal, ``is_error=True``); returns its uuid."""
         return self._write("user", {"role": "user", "content": [
