@@ -67,6 +67,10 @@ def test_serve_api_command_in_a_subprocess(state, make_model):
         assert status == 200 and body["ref"] == "deacon-v1@1"
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # a loaded machine: the assertions above are what this test checks
+            proc.kill()
+            proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()

@@ -65,6 +65,9 @@ def _result_metadata(res, version: str) -> dict:
     return md
 
 
+MAX_VAL_EXAMPLES = 64  # one validation pass over 490 rows cost ~2 min of a 2-core `make run`
+
+
 def _role_mixture(db, version: str, role: str, trainer: TrainerResource):
     """``(train, val, MixtureReport)``: the role's own rows up-weighted plus every role's town-core rows."""
     from node0_ops.train.mixture_config import build_mixture
@@ -73,7 +76,7 @@ def _role_mixture(db, version: str, role: str, trainer: TrainerResource):
     train, report = build_mixture(store.load_examples(db, version, split="train"), role, cfg)
     flat = type(cfg)(**{**cfg.to_dict(), "role_weight": 1.0, "core_weight": 1.0, "task_weights": {}, "max_examples": 0})
     val, _ = build_mixture(store.load_examples(db, version, split="val"), role, flat)
-    return train, val, report
+    return train, val[:MAX_VAL_EXAMPLES], report
 
 
 def latest_adapter(db, kind: str, role: str | None = None, task: str | None = None) -> str | None:
