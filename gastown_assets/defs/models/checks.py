@@ -8,14 +8,11 @@ from resources import LineageResource
 from resources.evaluator import EvaluatorResource
 
 
-def _entry_report_id(context: dg.AssetCheckExecutionContext, role: str) -> str | None:
-    """``eval_report_id`` of this role partition's registry_entry materialization (Dagster's record)."""
+def _partition_metadata(context: dg.AssetCheckExecutionContext, key: dg.AssetKey, role: str) -> dict:
+    """Metadata values of the latest materialization of ``key[role]`` (Dagster's record); {} when none."""
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=registry_entry.key, asset_partitions=[role]), limit=1).records
-    if not records:
-        return None
-    md = records[0].asset_materialization.metadata
-    return md["eval_report_id"].value if "eval_report_id" in md else None
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[role]), limit=1).records
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()} if records else {}
 
 
 def _run_role(context: dg.AssetCheckExecutionContext) -> str:
@@ -36,13 +33,10 @@ def _finish_job(context: dg.AssetCheckExecutionContext, lineage: LineageResource
     from node0_ops.registry.beads import TrainingJob
     from node0_ops.registry.schema import registry_db
 
-    role = rep["role"]
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("role_adapter"), asset_partitions=[role]), limit=1).records
-    md = records[0].asset_materialization.metadata if records else {}
-    job_id = md["job_id"].value if "job_id" in md else None
+    md = _partition_metadata(context, dg.AssetKey("role_adapter"), rep["role"])
+    job_id = md.get("job_id")
     adapter = lineage.db().scalar("select adapter_dir from exports where export_dir = ?", [rep["export_dir"]])
-    if not job_id or "adapter_dir" not in md or str(md["adapter_dir"].value) != str(adapter):
+    if not job_id or adapter is None or str(md.get("adapter_dir")) != str(adapter):
         return "no training job bead for this adapter"
     job = TrainingJob.resume(registry_db(lineage.state()), job_id, echo=context.log.info)
     if job.status in ("closed", "blocked"):
@@ -62,7 +56,7 @@ def registry_entry_eval_threshold(context: dg.AssetCheckExecutionContext, lineag
     from node0_ops.evals.report import EvalReport
 
     role = _run_role(context)
-    report_id = _entry_report_id(context, role)
+    report_id = _partition_metadata(context, registry_entry.key, role).get("eval_report_id")
     if report_id is None:
         raise dg.Failure(description=f"registry_entry[{role}] has no materialization with an eval_report_id: "
                                      f"materialize registry_entry[{role}] first", metadata={"role": role})
