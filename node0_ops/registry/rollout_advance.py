@@ -25,11 +25,6 @@ from node0_ops.lineage.db import LineageDB
 from node0_ops.registry.rollout_config import RolloutConfig
 from node0_ops.registry.store import list_models, now_utc
 
-ROLLOUT_DDL = ["""create table if not exists rollout_events (
-    event_id varchar primary key, ts timestamp, from_stage integer, to_stage integer, forced boolean,
-    reason varchar, who varchar, blockers varchar, rollout_file varchar)"""]
-
-
 class RolloutRefused(Exception):
     """``advance`` refused: ``blockers`` lists why (one line per role problem)."""
 
@@ -40,10 +35,7 @@ class RolloutRefused(Exception):
 
 
 def _days_active(db: LineageDB, ref: str) -> float | None:
-    try:
-        ts = db.scalar("select min(ts) from deployments where model = ? and action = 'deploy'", [ref])
-    except Exception:  # noqa: BLE001 - no deployments table yet
-        return None
+    ts = db.scalar("select min(ts) from deployments where model = ? and action = 'deploy'", [ref])
     if ts is None:
         return None
     return round((now_utc().replace(tzinfo=None) - ts.replace(tzinfo=None)).total_seconds() / 86400, 2)
@@ -96,6 +88,10 @@ def advance(db: LineageDB, plan: RolloutConfig, *, state: str | Path, thresholds
             reason: str | None = None, who: str | None = None) -> dict:
     """Open the next rollout stage when the current one has earned it.
 
+    Args:
+        db: the registry DB (:func:`node0_ops.registry.schema.registry_db`: models, deployments,
+            rollout_events).
+
     Returns:
         the recorded event ``{event_id, from_stage, to_stage, forced, reason, who, blockers, rollout_file}``.
 
@@ -122,7 +118,6 @@ def advance(db: LineageDB, plan: RolloutConfig, *, state: str | Path, thresholds
     ev = {"event_id": uuid.uuid4().hex[:16], "ts": now_utc().replace(tzinfo=None), "from_stage": plan.stage,
           "to_stage": plan.stage + 1, "forced": bool(force and blockers), "reason": reason,
           "who": who or getpass.getuser(), "blockers": json.dumps(blockers), "rollout_file": str(path)}
-    db.ensure(ROLLOUT_DDL)
     with db.write() as con:
         con.execute("insert into rollout_events values (?, ?, ?, ?, ?, ?, ?, ?, ?)", list(ev.values()))
     return {**ev, "ts": ev["ts"].isoformat(), "blockers": blockers}

@@ -45,6 +45,9 @@ REGISTRY_DDL = [
     """create table if not exists bead_transitions (
         job_id varchar, seq integer, argv varchar, status varchar, ts timestamp, bead_id varchar,
         replayed boolean, primary key (job_id, seq))""",
+    """create table if not exists rollout_events (
+        event_id varchar primary key, ts timestamp, from_stage integer, to_stage integer, forced boolean,
+        reason varchar, who varchar, blockers varchar, rollout_file varchar)""",
 ]
 
 
