@@ -79,3 +79,26 @@ def build_corpus():
         return town, state, summary["corpus_version"]
 
     return _build
+
+
+@pytest.fixture(scope="session")
+def real_corpus(real_root, tmp_path_factory) -> dict:
+    """One corpus built like the main job's (embedded town + the real formulas and beads):
+    ``{"db": LineageDB, "version": str, "export_dir": Path, "summary": dict}``."""
+    import shutil
+
+    from node0_ops.corpus import pipeline, store
+    from node0_ops.corpus.scrub import Scrubber
+    from node0_ops.paths import EMBEDDED_TOWN, real_data_extras
+
+    base = tmp_path_factory.mktemp("real_corpus")
+    town, state = base / "town", base / "state"
+    shutil.copytree(EMBEDDED_TOWN, town)
+    db = store.open_db(state / "lineage.duckdb")
+    extras = real_data_extras(real_root)
+    assert extras, f"no real formulas/beads under {real_root}"
+    pipeline.collect_stage(db, town, extra_paths=extras)
+    pipeline.scrub_stage(db, Scrubber())
+    summary = pipeline.format_stage(db, town_root=str(town), out_dir=state / "corpus")
+    assert summary["n_examples"] > 1000, summary["n_examples"]
+    return {"db": db, "version": summary["corpus_version"], "export_dir": Path(summary["export_dir"]), "summary": summary}

@@ -12,7 +12,8 @@ from resources import LineageResource, ScrubberResource, TownResource
 
 SELECTION = [assets.collected_records, assets.scrubbed_records, assets.corpus_version,
              checks.scrubbed_records_no_secrets, checks.corpus_version_no_secrets,
-             checks.corpus_version_split_isolation, checks.corpus_version_convention_flags,
+             checks.corpus_version_split_isolation, checks.corpus_version_expectations,
+             checks.corpus_version_convention_flags,
              checks.collected_records_quarantine]
 
 
@@ -49,6 +50,9 @@ def test_graph_succeeds_and_checks_pass(built):
     assert evals["scrubbed_records_no_secrets"].passed
     assert evals["corpus_version_no_secrets"].passed
     assert evals["corpus_version_split_isolation"].passed
+    gx = evals["corpus_version_expectations"]
+    assert gx.passed and gx.metadata["n_expectations"].value >= 20 and gx.metadata["n_failed"].value == 0
+    assert "expect_column_values_to_be_in_set" in gx.metadata["expectations"].value
     assert not evals["collected_records_quarantine"].passed  # we planted bad files
 
 

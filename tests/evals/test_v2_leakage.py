@@ -4,7 +4,6 @@ with the corpus generators. Planted duplicates prove the detectors can fail."""
 
 import json
 import random
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,23 +19,9 @@ V2 = load_suite("v2")
 
 
 @pytest.fixture(scope="module")
-def main_job_corpus(real_root, tmp_path_factory) -> Path:
+def main_job_corpus(real_corpus) -> Path:
     """Corpus export built like the main job: embedded town + the real formulas and beads."""
-    from node0_ops.corpus import pipeline, store
-    from node0_ops.corpus.scrub import Scrubber
-    from node0_ops.paths import EMBEDDED_TOWN, real_data_extras
-
-    base = tmp_path_factory.mktemp("leak")
-    town, state = base / "town", base / "state"
-    shutil.copytree(EMBEDDED_TOWN, town)
-    db = store.open_db(state / "lineage.duckdb")
-    extras = real_data_extras(real_root)
-    assert extras, f"no real formulas/beads under {real_root}"
-    pipeline.collect_stage(db, town, extra_paths=extras)
-    pipeline.scrub_stage(db, Scrubber())
-    summary = pipeline.format_stage(db, town_root=str(town), out_dir=state / "corpus")
-    assert summary["n_examples"] > 1000, summary["n_examples"]
-    return Path(summary["export_dir"])
+    return real_corpus["export_dir"]
 
 
 def test_no_v2_prompt_in_any_training_split(main_job_corpus):

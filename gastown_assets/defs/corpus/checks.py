@@ -1,10 +1,11 @@
-"""Corpus asset checks: secrets re-scan (blocking), split leakage (blocking), coverage and flags (warn)."""
+"""Corpus asset checks: secrets re-scan, split leakage, Great Expectations suite (blocking); coverage and flags (warn)."""
 
 import json
 
 import dagster as dg
 
 from gastown_assets.defs.corpus.assets import collected_records, corpus_version, scrubbed_records
+from gastown_assets.defs.materializations import checked_corpus_version
 from node0_ops.corpus import store
 from node0_ops.corpus.schema import ROLES, TASKS
 from resources import LineageResource, ScrubberResource
@@ -44,10 +45,10 @@ def scrubbed_records_no_secrets(lineage: LineageResource, scrubber: ScrubberReso
 
 
 @dg.asset_check(asset=corpus_version, blocking=True)
-def corpus_version_no_secrets(lineage: LineageResource, scrubber: ScrubberResource) -> dg.AssetCheckResult:
-    """Re-scan every example and DPO pair of the latest corpus version; any finding fails."""
+def corpus_version_no_secrets(context: dg.AssetCheckExecutionContext, lineage: LineageResource, scrubber: ScrubberResource) -> dg.AssetCheckResult:
+    """Re-scan every example and DPO pair of the checked corpus version; any finding fails."""
     db = lineage.db()
-    version = store.latest_corpus_version(db)
+    version = checked_corpus_version(context)
     scan = scrubber.build().scan
     hits = []
     for ex in store.load_examples(db, version):
@@ -61,10 +62,10 @@ def corpus_version_no_secrets(lineage: LineageResource, scrubber: ScrubberResour
 
 
 @dg.asset_check(asset=corpus_version, blocking=True)
-def corpus_version_split_isolation(lineage: LineageResource) -> dg.AssetCheckResult:
+def corpus_version_split_isolation(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
     """No source (session, bead, formula, file) appears in more than one split."""
     db = lineage.db()
-    version = store.latest_corpus_version(db)
+    version = checked_corpus_version(context)
     leaks = db.query("""
         select source_key, list(distinct split) as splits from (
           select e.source_key, e.split from examples e join corpus_version_members m
@@ -78,11 +79,27 @@ def corpus_version_split_isolation(lineage: LineageResource) -> dg.AssetCheckRes
         "leaks": dg.MetadataValue.json([{"source_key": r["source_key"], "splits": list(r["splits"])} for r in leaks[:50]])})
 
 
+@dg.asset_check(asset=corpus_version, blocking=True)
+def corpus_version_expectations(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
+    """Great Expectations suites on the version's examples and DPO pairs, and on redactions and quarantine."""
+    from node0_ops.corpus.expectations import validate_corpus
+
+    version = checked_corpus_version(context)
+    report = validate_corpus(lineage.db(), version)
+    table = "| table | column | expectation | ok | failing rows |\n|---|---|---|---|---|\n" + "\n".join(
+        f"| {o.table} | {o.column} | {o.expectation} | {'yes' if o.success else 'NO'} | {o.unexpected_count}/{o.n_rows} |"
+        for o in report.outcomes)
+    return dg.AssetCheckResult(passed=report.success, metadata={
+        "corpus_version": version, "n_expectations": len(report.outcomes), "n_failed": len(report.failed()),
+        "expectations": dg.MetadataValue.md(table),
+        "failures": dg.MetadataValue.json([o.describe() for o in report.failed()])})
+
+
 @dg.asset_check(asset=corpus_version)
-def corpus_version_role_coverage(lineage: LineageResource) -> dg.AssetCheckResult:
+def corpus_version_role_coverage(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
     """Warn when a role or task has fewer than MIN_EXAMPLES_PER_ROLE training examples."""
     db = lineage.db()
-    version = store.latest_corpus_version(db)
+    version = checked_corpus_version(context)
     rows = store.load_examples(db, version, split="train")
     by_role = {r: sum(1 for e in rows if e["role"] == r) for r in ROLES}
     by_task = {t: sum(1 for e in rows if e["task"] == t) for t in TASKS}
@@ -94,10 +111,10 @@ def corpus_version_role_coverage(lineage: LineageResource) -> dg.AssetCheckResul
 
 
 @dg.asset_check(asset=corpus_version)
-def corpus_version_convention_flags(lineage: LineageResource) -> dg.AssetCheckResult:
+def corpus_version_convention_flags(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
     """Warn on contradictions between convention sources and on reverted files (review before training)."""
     db = lineage.db()
-    version = store.latest_corpus_version(db)
+    version = checked_corpus_version(context)
     flags = db.query("select kind, path_a, path_b, detail from corpus_flags where corpus_version = ?", [version])
     return dg.AssetCheckResult(passed=not flags, severity=dg.AssetCheckSeverity.WARN, metadata={
         "n_flags": len(flags), "flags": dg.MetadataValue.json(flags[:50])})

@@ -3,16 +3,10 @@
 import dagster as dg
 
 from gastown_assets.defs.corpus.partitions import role_partitions
+from gastown_assets.defs.materializations import materialization_metadata
 from gastown_assets.defs.models.assets import EVAL_DDL, registry_entry
 from resources import LineageResource
 from resources.evaluator import EvaluatorResource
-
-
-def _partition_metadata(context: dg.AssetCheckExecutionContext, key: dg.AssetKey, role: str) -> dict:
-    """Metadata values of the latest materialization of ``key[role]`` (Dagster's record); {} when none."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[role]), limit=1).records
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()} if records else {}
 
 
 def _run_role(context: dg.AssetCheckExecutionContext) -> str:
@@ -33,7 +27,7 @@ def _finish_job(context: dg.AssetCheckExecutionContext, lineage: LineageResource
     from node0_ops.registry.beads import TrainingJob
     from node0_ops.registry.schema import registry_db
 
-    md = _partition_metadata(context, dg.AssetKey("role_adapter"), rep["role"])
+    md = materialization_metadata(context, dg.AssetKey("role_adapter"), rep["role"])
     job_id = md.get("job_id")
     adapter = lineage.db().scalar("select adapter_dir from exports where export_dir = ?", [rep["export_dir"]])
     if not job_id or adapter is None or str(md.get("adapter_dir")) != str(adapter):
@@ -56,7 +50,7 @@ def registry_entry_eval_threshold(context: dg.AssetCheckExecutionContext, lineag
     from node0_ops.evals.report import EvalReport
 
     role = _run_role(context)
-    report_id = _partition_metadata(context, registry_entry.key, role).get("eval_report_id")
+    report_id = materialization_metadata(context, registry_entry.key, role).get("eval_report_id")
     if report_id is None:
         raise dg.Failure(description=f"registry_entry[{role}] has no materialization with an eval_report_id: "
                                      f"materialize registry_entry[{role}] first", metadata={"role": role})
