@@ -149,7 +149,7 @@ def test_all_families_framings_and_formats_present(real, sample):
     assert {e.meta["answer_format"] for e in ex} == {"bash", "lines", "none"}
     assert {e.meta["family"] for e in sample[1]} >= {"create", "dep", "epic", "sling", "done"}
     # variety of operator language: distinct requests, several wordings per family
-    users = [e.messages[1]["content"] for e in ex]
+    users = [[m for m in e.messages if m["role"] == "user"][-1]["content"] for e in ex]
     assert len(set(users)) == len(users)
     assert len(request_templates()) >= 60
 

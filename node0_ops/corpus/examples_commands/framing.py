@@ -5,7 +5,9 @@ Framings (``meta["framing"]``):
 - ``card``: the role card (:func:`examples_common.role_card`) as system, the request as user;
 - ``inline``: a neutral system line; the user turn carries who you are plus the request;
 - ``sections``: a neutral system line; the user turn in markdown sections (role, situation,
-  request, reply format).
+  request, reply format);
+- ``bare``: no system turn; one user message with an optional who-you-are line, the situation,
+  the request and the reply format.
 
 Reply-format asks (``meta["answer_format"]``): ``bash`` (commands in a ```bash block),
 ``lines`` (one command per line, nothing else) or ``none``. The answer is always the exact
@@ -26,7 +28,7 @@ FORMAT_ASKS = {
     "lines": ("Only the commands, one per line.", "Commands only, one per line, no explanation."),
     "none": ("",),
 }
-FRAMINGS = ("card", "inline", "sections")
+FRAMINGS = ("card", "inline", "sections", "bare")
 
 
 def render_answer(commands: list[str], lead: str = "") -> str:
@@ -51,6 +53,11 @@ def frame(draft: Draft, rng: random.Random) -> tuple[list[dict], dict]:
         text = " ".join(p for p in (who, draft.context, draft.request) if p)
         sep = "\n\n" if "\n" in draft.request else " "
         msgs = [system(NEUTRAL_SYSTEM), user(f"{text}{sep}{ask}".strip())]
+    elif framing == "bare":
+        who = rng.choice(["", f"You are the {draft.role}{where}.", f"({draft.role}{where})",
+                          f"You are the {draft.role}{where}: {ROLE_DUTIES[draft.role]}."])
+        parts = [p for p in (who, draft.context, draft.request, ask) if p]
+        msgs = [user(rng.choice(["\n\n", "\n", " "]).join(parts))]
     else:
         parts = [f"## Role\n{draft.role}{where}: {ROLE_DUTIES[draft.role]}."]
         if draft.context:
