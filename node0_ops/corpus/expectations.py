@@ -96,9 +96,7 @@ def _last_assistant_len(messages: str | None, kind: str) -> int:
     return len(text.strip() if isinstance(text, str) else "") + len(json.dumps(calls) if calls else "")
 
 
-def _frames(db, version: str):
-    import pandas as pd
-
+def _frames(db, version: str) -> dict:
     with db.read() as con:
         ex = con.execute("""select e.example_id, e.kind, e.role, e.task, e.split, e.messages, e.text, e.n_tokens
             from examples e join corpus_version_members m on m.item_id = e.example_id and m.item_kind = 'example'
@@ -114,7 +112,7 @@ def _frames(db, version: str):
         dp[f"_{col}_chars"] = [len((v or "").strip()) for v in dp[col]]
     dp["_chosen_is_rejected"] = [(c or "").strip() == (r or "").strip() for c, r in zip(dp["chosen"], dp["rejected"])]
     return {"examples": (ex, "example_id"), "dpo_pairs": (dp, "pair_id"), "redactions": (red, "record_id"),
-            "quarantine": (qua, "qid")}, pd
+            "quarantine": (qua, "qid")}
 
 
 def _suites(gx) -> dict[str, list]:
@@ -171,7 +169,7 @@ def validate_corpus(db, corpus_version: str) -> CorpusValidation:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    frames, _ = _frames(db, corpus_version)
+    frames = _frames(db, corpus_version)
     if frames["examples"][0].empty and frames["dpo_pairs"][0].empty:
         raise ValueError(f"corpus version {corpus_version!r} has no examples or DPO pairs in {db.path}")
     ctx = gx.get_context(mode="ephemeral")
