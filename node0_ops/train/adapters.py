@@ -132,13 +132,18 @@ def load_base_model(cfg, device: str | None = None):
     return model, tok, folder
 
 
+def _n_layers(model) -> int | None:
+    cfg = getattr(model, "config", None)
+    return getattr(cfg, "num_hidden_layers", None)
+
+
 def new_adapter(model, lora, name: str):
     """Wrap ``model`` with a fresh trainable LoRA adapter called ``name`` (``peft.get_peft_model``)."""
     from peft import get_peft_model
 
     from node0_ops.train.precision import lora_to_fp32
 
-    pm = get_peft_model(model, lora.to_peft(), adapter_name=name)
+    pm = get_peft_model(model, lora.to_peft(_n_layers(model)), adapter_name=name)
     lora_to_fp32(pm)  # PEFT keeps LoRA fp32 over bf16 bases (autocast_adapter_dtype); make it a guarantee
     return pm
 
@@ -159,7 +164,7 @@ def stack_task_adapter(model, role_dir: str | Path, lora, role_name: str = "role
     from peft import PeftModel
 
     pm = PeftModel.from_pretrained(model, str(role_dir), adapter_name=role_name, is_trainable=False)
-    pm.add_adapter(task_name, lora.to_peft())
+    pm.add_adapter(task_name, lora.to_peft(_n_layers(pm)))
     pm.base_model.set_adapter([role_name, task_name])
     pm.base_model.set_requires_grad(role_name, requires_grad=False)
     pm.base_model.set_requires_grad(task_name, requires_grad=True)

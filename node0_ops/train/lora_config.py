@@ -29,6 +29,11 @@ class LoraConfig:
         target_modules: names of the ``nn.Linear`` modules that get LoRA (default all 7 projections).
         bias: ``none`` (PEFT default; other values train biases too).
         use_rslora: rank-stabilised scaling ``alpha / sqrt(r)`` (Kalajdzievski 2023).
+        top_layers: put LoRA only on the top N decoder layers (0 = every layer). Backward then
+            stops at the lowest adapted layer, so a step costs about ``1 + N/L`` forward passes
+            instead of 2 (``L`` layers): Qwen2.5-0.5B with N=12 of 24 trains 1.4x more tokens/s
+            on a 2-core CPU (``bench/quality.py`` measures the quality side). PEFT's
+            ``layers_to_transform``.
     """
 
     r: int = 16
@@ -37,6 +42,7 @@ class LoraConfig:
     target_modules: tuple[str, ...] = field(default_factory=lambda: ALL_PROJ)
     bias: str = "none"
     use_rslora: bool = False
+    top_layers: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.target_modules, str):
@@ -50,6 +56,8 @@ class LoraConfig:
             raise ValueError(f"lora.lora_dropout={self.lora_dropout!r} must be in [0, 1); use 0.0 to disable dropout")
         if not self.target_modules:
             raise ValueError(f"lora.target_modules is empty; name at least one linear layer, e.g. {','.join(ALL_PROJ)}")
+        if not isinstance(self.top_layers, int) or isinstance(self.top_layers, bool) or self.top_layers < 0:
+            raise ValueError(f"lora.top_layers={self.top_layers!r} must be an integer >= 0 (0 = every layer); e.g. --lora.top_layers 12")
         if self.bias not in ("none", "all", "lora_only"):
             raise ValueError(f"lora.bias={self.bias!r} must be one of none, all, lora_only (PEFT); use none")
 
@@ -58,13 +66,38 @@ class LoraConfig:
         """Multiplier applied to ``B @ A`` (``alpha/r``, or ``alpha/sqrt(r)`` with rsLoRA)."""
         return self.lora_alpha / (self.r ** 0.5 if self.use_rslora else self.r)
 
-    def to_peft(self):
-        """Return the equivalent ``peft.LoraConfig`` (task_type ``CAUSAL_LM``)."""
+    def layer_indices(self, n_layers: int) -> list[int] | None:
+        """Indices of the adapted decoder layers (None = all), for a model of ``n_layers`` layers.
+
+        Raises:
+            ValueError: ``top_layers`` exceeds ``n_layers``.
+        """
+        if not self.top_layers:
+            return None
+        if self.top_layers > n_layers:
+            raise ValueError(f"lora.top_layers={self.top_layers} but the model has only {n_layers} decoder layers; "
+                             f"use at most {n_layers} (or 0 for all)")
+        return list(range(n_layers - self.top_layers, n_layers))
+
+    def to_peft(self, n_layers: int | None = None):
+        """Return the equivalent ``peft.LoraConfig`` (task_type ``CAUSAL_LM``).
+
+        Args:
+            n_layers: decoder layers of the model (needed when ``top_layers`` is set).
+
+        Raises:
+            ValueError: ``top_layers`` set without ``n_layers``, or larger than it.
+        """
         import peft
 
+        layers = None
+        if self.top_layers:
+            if n_layers is None:
+                raise ValueError("lora.top_layers needs the model's layer count: call to_peft(model.config.num_hidden_layers)")
+            layers = self.layer_indices(n_layers)
         return peft.LoraConfig(r=self.r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
                                target_modules=list(self.target_modules), bias=self.bias,
-                               use_rslora=self.use_rslora, task_type="CAUSAL_LM")
+                               use_rslora=self.use_rslora, task_type="CAUSAL_LM", layers_to_transform=layers)
 
     def n_params(self, hidden: int, intermediate: int, n_layers: int, n_heads: int, n_kv_heads: int,
                  head_dim: int | None = None) -> int:
@@ -75,4 +108,4 @@ class LoraConfig:
                   "gate_proj": (hidden, intermediate), "up_proj": (hidden, intermediate),
                   "down_proj": (intermediate, hidden)}
         per_layer = sum(self.r * (i + o) for name, (i, o) in shapes.items() if name in self.target_modules)
-        return per_layer * n_layers
+        return per_layer * (min(self.top_layers, n_layers) if self.top_layers else n_layers)

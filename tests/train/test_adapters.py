@@ -78,3 +78,37 @@ def test_api_adapter_metadata_and_stock_peft_loading(tmp_path, tiny_cfg, chat_ro
     base = AutoModelForCausalLM.from_pretrained(tiny_cfg.base)
     pm = PeftModel.from_pretrained(base, role.adapter_dir)  # stock PEFT layout
     assert sum(p.numel() for n, p in pm.named_parameters() if "lora_" in n) > 0
+
+
+def test_top_layers_adapts_only_the_upper_decoder_layers_and_trains(tmp_path, tiny_cfg, chat_rows):
+    from node0_ops.train.lora_config import LoraConfig
+
+    lora = LoraConfig(r=4, lora_alpha=8, top_layers=1)
+    cfg = tiny_cfg.__class__(**{**tiny_cfg.__dict__, "max_steps": 3, "learning_rate": 2e-2, "lora": lora})
+    model, tok, folder = A.load_base_model(cfg)
+    exs, _ = tokenize_examples(chat_rows, tok, cfg.max_seq_len)
+    pm = A.new_adapter(model, cfg.lora, "role")
+    names = [n for n, p in pm.named_parameters() if p.requires_grad]
+    assert names and all(".layers.1." in n for n in names)          # the tiny base has 2 layers: only the top one
+    n_params = sum(p.numel() for p in pm.parameters() if p.requires_grad)
+    assert n_params == lora.n_params(32, 64, 2, 4, 2)
+    Trainer(pm, cfg, exs[:6]).train()
+    sd = A.adapter_state(pm, "role")
+    assert any(v.abs().sum() > 0 for k, v in sd.items() if "lora_B" in k)
+    A.save_adapter(pm, "role", tmp_path / "role", {"kind": "role", "role": "deacon", "base_folder": str(folder)})
+    saved = json.loads((tmp_path / "role" / "adapter_config.json").read_text())
+    assert saved["layers_to_transform"] == [1]
+
+
+def test_top_layers_is_validated():
+    import pytest
+
+    from node0_ops.train.lora_config import LoraConfig
+
+    with pytest.raises(ValueError, match="top_layers"):
+        LoraConfig(top_layers=-1)
+    with pytest.raises(ValueError, match="only 2 decoder layers"):
+        LoraConfig(top_layers=3).to_peft(2)
+    with pytest.raises(ValueError, match="layer count"):
+        LoraConfig(top_layers=3).to_peft()
+    assert LoraConfig().to_peft(24).layers_to_transform is None

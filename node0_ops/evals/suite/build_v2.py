@@ -33,6 +33,7 @@ OUT = Path(__file__).resolve().parent / "v2"
 V1 = Path(__file__).resolve().parent / "v1"
 SEED = 90417
 NOW = "2026-03-14T09:41:00Z"
+CLOCK_TEXT = "Sat Mar 14 09:41:00 UTC 2026"   # `date -u` at NOW: time-dependent cases show it in every framing
 
 RIGS = {"ironbark": "ib", "saltmarsh": "sm", "lanternworks": "lw"}
 POLECATS = ["skerry", "ferrule", "tansy", "wickerby", "orrery", "quern", "lintel", "sorrel", "bodkin",
@@ -92,6 +93,8 @@ def frame(k: int, role: str, who: dict, case: dict) -> tuple[list[dict], dict, b
     3: one plain user turn asking for ``action``, ``reason`` and the optional ``target``.
     """
     allowed, step, formula = case["allowed"], case["step"], case["formula"]
+    if case.get("needs_clock") and k != 2:   # framing 2 shows the clock in its context section
+        case = dict(case, evidence=list(case["evidence"]) + [("date -u", CLOCK_TEXT)])
     card = CARDS[role].format(**who)
     schema = patrol_decision_schema(allowed)
     if k == 0:
@@ -348,7 +351,8 @@ def deacon_dog_health(variant: int) -> dict:
                 evidence=[("gt dog list --json", json.dumps([{"name": dog, "state": "working"}])), (f"gt dog status {dog} --json", status)],
                 question=f"How do you handle {dog}?", accepted=acc, wrong=wrong, reason=reasons[variant],
                 cites=[dog], kind="borderline" if variant in (1, 2) else "clear",
-                context=f"Clock: {NOW}. Default infrastructure timeout 10m unless the plugin sets one.", target=f"deacon/dogs/{dog}")
+                context=f"Clock: {NOW}. Default infrastructure timeout 10m unless the plugin sets one.", target=f"deacon/dogs/{dog}",
+                needs_clock=True)
 
 
 def deacon_orphans(variant: int) -> dict:
