@@ -15,6 +15,11 @@ Lineage per example (``meta``): ``formula``, ``step``, ``rule_text``, ``rule_fam
 :data:`SEED`, the record id, the step and the rule family. Steps with no parseable rule are
 reported in ``skipped`` as ``(record_id, "<formula>/<step>: <reason>")``.
 
+One formula can come from several sources (the town's own copy, an upstream gastown checkout,
+an older checkout): a step is labelled by the first source that gives it a rule (collect order:
+the town before ``--extra`` paths), so one situation never gets two contradictory labels; later
+sources only add the steps the earlier ones lack.
+
 Usage::
 
     from node0_ops.corpus.examples_scenarios import scenario_examples
@@ -101,6 +106,7 @@ def scenario_examples(records: Sequence[Record], rounds: int = ROUNDS) -> tuple[
             format stage reports it per record.
     """
     out, skipped = [], []
+    owner: dict[tuple[str, str], str] = {}     # (formula, step) -> record id whose rules label it
     for rec in records:
         if rec.kind != "formula" or not isinstance(rec.payload, dict):
             continue
@@ -112,6 +118,12 @@ def scenario_examples(records: Sequence[Record], rounds: int = ROUNDS) -> tuple[
         skipped += [(rec.record_id, f"{name}/{sid}: {why}") for sid, why in skips]
         if not rec.payload.get("steps"):
             skipped.append((rec.record_id, f"{name}: no steps"))
+        for step in dict.fromkeys(r.step_id for r in rules):
+            first = owner.setdefault((name, step), rec.record_id)
+            if first != rec.record_id:
+                skipped.append((rec.record_id, f"{name}/{step}: step already labelled by record {first} "
+                                               "(an earlier source of the same formula wins)"))
         for rule in rules:
-            out += _examples_for_rule(rec, role, rule, rounds)
+            if owner[(name, rule.step_id)] == rec.record_id:
+                out += _examples_for_rule(rec, role, rule, rounds)
     return out, skipped

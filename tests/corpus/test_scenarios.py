@@ -147,6 +147,30 @@ def test_labels_follow_the_rules(embedded):
     assert conflicting and {e.meta["canonical_action"] for e in conflicting} == {"escalate"}
 
 
+def test_first_source_of_a_formula_labels_a_step_later_sources_only_add_steps():
+    """The town's copy of a formula and an upstream copy disagree on zombies: the first (the town,
+    collected before --extra paths) labels zombie-scan; the upstream adds only its other steps."""
+    zombie_town = {"id": "zombie-scan", "title": "Detect zombie polecats (report only)",
+                   "description": "A zombie is a polecat session with no hook and no pane activity. Report it to the rig "
+                                  'witness with `gt nudge <rig>/witness "zombie: <name>"`. NO kill authority.'}
+    zombie_up = {"id": "zombie-scan", "description": "If zombies detected: file a death warrant for each detected zombie."}
+    orphan_up = {"id": "orphan-check", "description": "**Step 2: If orphans detected, dispatch to dog**\n"
+                                                     "`gt sling mol-orphan-scan deacon/dogs`\n**Step 3: If no orphans detected**\nSkip dispatch."}
+    town = _rec("mol-deacon-patrol", [zombie_town])
+    upstream = Record("formula", "formula:mol-deacon-patrol", {"name": "mol-deacon-patrol", "steps": [zombie_up, orphan_up],
+                                                               "vars": {}, "description": ""},
+                      Provenance("/up/mol-deacon-patrol.toml", "1" * 64, None, 0, "formula"))
+    ex, skipped = scenario_examples([town, upstream], rounds=2)
+    hits = {e.meta["canonical_action"] for e in ex if e.meta["step"] == "zombie-scan" and e.meta["family"] == "clear-hit"}
+    assert hits == {"notify-witness"}
+    assert {e.record_ids[0] for e in ex if e.meta["step"] == "zombie-scan"} == {town.record_id}
+    assert any(e.meta["step"] == "orphan-check" and e.record_ids == [upstream.record_id] for e in ex)
+    assert any(rid == upstream.record_id and "zombie-scan: step already labelled" in why for rid, why in skipped)
+    swapped, _ = scenario_examples([upstream, town], rounds=2)
+    assert {e.meta["canonical_action"] for e in swapped if e.meta["step"] == "zombie-scan"
+            and e.meta["family"] == "clear-hit"} == {"file-warrant"}
+
+
 @pytest.mark.realdata
 def test_real_zombie_gets_death_warrant(real_root):
     ex, _ = scenario_examples(_records(real_root / REAL_FORMULAS))
