@@ -25,6 +25,7 @@ class TrainerResource(dg.ConfigurableResource):
     max_seq_len: int = 512
     lora_r: int = 16
     lora_alpha: int = 32
+    lora_top_layers: int = 0
     learning_rate: float = 3e-4
     gradient_accumulation_steps: int = 2
     eval_every: int = 20
@@ -64,6 +65,7 @@ class TrainerResource(dg.ConfigurableResource):
     def _overrides(self, dpo: bool) -> list[str]:
         vals = {"base": self.base, "max-steps": self.dpo_max_steps if dpo else self.max_steps,
                 "max-seq-len": self.max_seq_len, "lora.r": self.lora_r, "lora.lora-alpha": self.lora_alpha,
+                "lora.top-layers": self.lora_top_layers,
                 "learning-rate": self.learning_rate, "gradient-accumulation-steps": self.gradient_accumulation_steps,
                 "eval-every": self.eval_every, "checkpoint-every": self.checkpoint_every, "seed": self.seed}
         if dpo:

@@ -202,6 +202,17 @@ def trainable_parameters(pm) -> list[torch.nn.Parameter]:
     return [p for p in pm.parameters() if p.requires_grad]
 
 
+def optimizer_groups(pm, lr: float, lora_plus_ratio: float = 1.0) -> list[dict]:
+    """AdamW parameter groups of the trainable LoRA weights: ``A`` (and anything else) at ``lr``,
+    ``B`` at ``lora_plus_ratio * lr`` (LoRA+, Hayou et al. 2024; one group when the ratio is 1)."""
+    named = [(n, p) for n, p in pm.named_parameters() if p.requires_grad]
+    if lora_plus_ratio == 1.0:
+        return [{"params": [p for _, p in named], "lr": lr}]
+    b = [p for n, p in named if ".lora_B." in n]
+    rest = [p for n, p in named if ".lora_B." not in n]
+    return [g for g in ({"params": rest, "lr": lr}, {"params": b, "lr": lr * lora_plus_ratio}) if g["params"]]
+
+
 def adapter_state(pm, name: str) -> dict[str, torch.Tensor]:
     """LoRA weights of adapter ``name`` with PEFT's saved key names."""
     from peft import get_peft_model_state_dict

@@ -33,6 +33,9 @@ class TrainConfigBase:
         min_lr_ratio: floor of the decay as a fraction of ``learning_rate`` (0 = decay to 0).
         weight_decay, adam_beta1, adam_beta2, adam_epsilon: AdamW (Loshchilov & Hutter 2019).
         max_grad_norm: global L2 clip of the LoRA gradients (0 disables clipping; norm still logged).
+        lora_plus_ratio: LoRA+ (Hayou, Ghosh & Yu 2024, "LoRA+: Efficient Low Rank Adaptation of Large
+            Models", arXiv:2402.12354): the ``B`` matrices learn at ``lora_plus_ratio * learning_rate``,
+            the ``A`` matrices at ``learning_rate`` (1 = plain LoRA; the paper uses 16 with a lower base lr).
         gradient_accumulation_steps: micro-batches (packed rows / pairs) per optimizer step.
         max_steps: optimizer steps to run; -1 means ``num_epochs`` passes over the data.
         num_epochs: passes over the training data when ``max_steps`` is -1.
@@ -67,6 +70,7 @@ class TrainConfigBase:
     adam_beta2: float = 0.999
     adam_epsilon: float = 1e-8
     max_grad_norm: float = 1.0
+    lora_plus_ratio: float = 1.0
     gradient_accumulation_steps: int = 4
     max_steps: int = -1
     num_epochs: int = 1
@@ -104,6 +108,8 @@ class TrainConfigBase:
             raise ValueError(f"adam_beta1/adam_beta2 ({self.adam_beta1}, {self.adam_beta2}) must be in [0, 1); defaults 0.9/0.999")
         if self.adam_epsilon <= 0:
             raise ValueError(f"adam_epsilon={self.adam_epsilon!r} must be > 0; default 1e-8")
+        if not self.lora_plus_ratio >= 1.0:
+            raise ValueError(f"lora_plus_ratio={self.lora_plus_ratio!r} must be >= 1 (1 = plain LoRA; LoRA+ uses e.g. 16)")
         if self.max_grad_norm < 0:
             raise ValueError(f"max_grad_norm={self.max_grad_norm!r} must be >= 0 (0 disables clipping)")
         if self.gradient_accumulation_steps < 1:

@@ -288,7 +288,10 @@ class Trainer:
         if self.optimizer_factory is not None:
             self.optimizer = self.optimizer_factory(params)
         else:
-            self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
+            from node0_ops.train.adapters import optimizer_groups
+
+            groups = optimizer_groups(self.model, cfg.learning_rate, getattr(cfg, "lora_plus_ratio", 1.0))
+            self.optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
                                                eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay)
         total = self.total_steps()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, total))

@@ -112,3 +112,28 @@ def test_top_layers_is_validated():
     with pytest.raises(ValueError, match="layer count"):
         LoraConfig(top_layers=3).to_peft()
     assert LoraConfig().to_peft(24).layers_to_transform is None
+
+
+def test_lora_plus_gives_b_matrices_a_larger_learning_rate(tiny_cfg, chat_rows):
+    cfg = tiny_cfg.__class__(**{**tiny_cfg.__dict__, "max_steps": 2, "learning_rate": 1e-3, "lora_plus_ratio": 16.0,
+                                "warmup_steps": 0, "lr_scheduler": "constant"})
+    model, tok, _ = A.load_base_model(cfg)
+    exs, _ = tokenize_examples(chat_rows, tok, cfg.max_seq_len)
+    pm = A.new_adapter(model, cfg.lora, "role")
+    trainer = Trainer(pm, cfg, exs[:4])
+    trainer.train()
+    groups = trainer.optimizer.param_groups
+    assert [g["lr"] for g in groups] == [1e-3, 16e-3]
+    names = {id(p): n for n, p in pm.named_parameters()}
+    assert all(".lora_A." in names[id(p)] for p in groups[0]["params"])
+    assert all(".lora_B." in names[id(p)] for p in groups[1]["params"])
+    assert len(A.optimizer_groups(pm, 1e-3)) == 1                      # plain LoRA: one group
+
+
+def test_lora_plus_ratio_is_validated():
+    import pytest
+
+    from node0_ops.train.sft_config import SFTConfig
+
+    with pytest.raises(ValueError, match="lora_plus_ratio"):
+        SFTConfig(lora_plus_ratio=0.5)
