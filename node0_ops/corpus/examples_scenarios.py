@@ -16,9 +16,10 @@ Lineage per example (``meta``): ``formula``, ``step``, ``rule_text``, ``rule_fam
 reported in ``skipped`` as ``(record_id, "<formula>/<step>: <reason>")``.
 
 One formula can come from several sources (the town's own copy, an upstream gastown checkout,
-an older checkout): a step is labelled by the first source that gives it a rule (collect order:
-the town before ``--extra`` paths), so one situation never gets two contradictory labels; later
-sources only add the steps the earlier ones lack.
+an older checkout): a step's rule family (zombie, context, idle ...) is labelled by the first source
+that gives that step such a rule (collect order: the town before ``--extra`` paths), so one
+situation never gets two contradictory labels; later sources only add the step rules the earlier
+ones lack.
 
 Usage::
 
@@ -106,7 +107,7 @@ def scenario_examples(records: Sequence[Record], rounds: int = ROUNDS) -> tuple[
             format stage reports it per record.
     """
     out, skipped = [], []
-    owner: dict[tuple[str, str], str] = {}     # (formula, step) -> record id whose rules label it
+    owner: dict[tuple[str, str, str], str] = {}   # (formula, step, rule family) -> record id that labels it
     for rec in records:
         if rec.kind != "formula" or not isinstance(rec.payload, dict):
             continue
@@ -118,12 +119,12 @@ def scenario_examples(records: Sequence[Record], rounds: int = ROUNDS) -> tuple[
         skipped += [(rec.record_id, f"{name}/{sid}: {why}") for sid, why in skips]
         if not rec.payload.get("steps"):
             skipped.append((rec.record_id, f"{name}: no steps"))
-        for step in dict.fromkeys(r.step_id for r in rules):
-            first = owner.setdefault((name, step), rec.record_id)
+        for key in dict.fromkeys((r.step_id, r.family) for r in rules):
+            first = owner.setdefault((name, *key), rec.record_id)
             if first != rec.record_id:
-                skipped.append((rec.record_id, f"{name}/{step}: step already labelled by record {first} "
+                skipped.append((rec.record_id, f"{name}/{key[0]}: {key[1]} rule already labelled by record {first} "
                                                "(an earlier source of the same formula wins)"))
         for rule in rules:
-            if owner[(name, rule.step_id)] == rec.record_id:
+            if owner[(name, rule.step_id, rule.family)] == rec.record_id:
                 out += _examples_for_rule(rec, role, rule, rounds)
     return out, skipped

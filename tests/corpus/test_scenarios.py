@@ -165,7 +165,7 @@ def test_first_source_of_a_formula_labels_a_step_later_sources_only_add_steps():
     assert hits == {"notify-witness"}
     assert {e.record_ids[0] for e in ex if e.meta["step"] == "zombie-scan"} == {town.record_id}
     assert any(e.meta["step"] == "orphan-check" and e.record_ids == [upstream.record_id] for e in ex)
-    assert any(rid == upstream.record_id and "zombie-scan: step already labelled" in why for rid, why in skipped)
+    assert any(rid == upstream.record_id and "zombie-scan: zombie rule already labelled" in why for rid, why in skipped)
     swapped, _ = scenario_examples([upstream, town], rounds=2)
     assert {e.meta["canonical_action"] for e in swapped if e.meta["step"] == "zombie-scan"
             and e.meta["family"] == "clear-hit"} == {"file-warrant"}
