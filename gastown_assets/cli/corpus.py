@@ -5,6 +5,15 @@
     node0-corpus preview [--role polecat] [--task git-workflow] [--split train] [-n 3] [--dpo]
     node0-corpus audit [--sample 200]
     node0-corpus export --out DIR [--role R] [--task T]
+    node0-corpus contribute --out bundle.tar [--key FILE] [--version V]
+    node0-corpus import bundle.tar [--into V | --no-merge]
+
+``contribute`` signs a scrubbed corpus version (examples, DPO pairs, a lineage summary; no
+sources, records or transcripts) with the operator's Ed25519 key (``<state>/keys/contributor_ed25519``,
+generated on first use, unless ``--key``). ``import`` verifies the signature and every member's
+sha256, re-scans every text with the scrubber's full rule set, and only then adds the items as a
+new corpus version (merged onto the latest one unless ``--no-merge``); a refused bundle writes
+nothing (node0_ops.corpus.contributions).
 
 ``--state-dir`` and ``--town`` work before or after the subcommand.
 """
@@ -17,7 +26,7 @@ from pathlib import Path
 from gastown_assets.cli.common import add_common_flags, apply_common_flags, materialize, share_common_flags
 from node0_ops.corpus import store
 from node0_ops.corpus.schema import ROLES, TASKS
-from node0_ops.paths import lineage_db_path, town_root
+from node0_ops.paths import artifacts_dir, lineage_db_path, state_dir, town_root
 
 
 def _db():
@@ -157,6 +166,44 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_contribute(args) -> int:
+    from node0_ops.corpus.bundle import BundleError
+    from node0_ops.corpus.contribute import contribute
+    from node0_ops.corpus.contributor_key import KeyFileError, load_or_create_key
+
+    db = _db()
+    version = _version(db, args.version)
+    try:
+        key, key_path, created = load_or_create_key(args.key, state_dir())
+        info = contribute(db, args.out, version=version, key=key)
+    except (KeyFileError, BundleError, ValueError) as exc:
+        sys.exit(str(exc))
+    if created:
+        print(f"generated contributor key {key_path} (mode 600; it signs your future bundles, keep it)")
+    print(f"wrote {info['path']}: {info['n_examples']} examples, {info['n_pairs']} DPO pairs of corpus {version}\n"
+          f"bundle id {info['bundle_id']}\nsigned by {info['fingerprint']} ({key_path})")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from node0_ops.corpus.contributions import import_bundle
+
+    try:
+        info = import_bundle(_db(), args.bundle, into=args.into, merge=not args.no_merge,
+                             export_root=artifacts_dir("corpus"))
+    except ValueError as exc:  # BundleError included: refused, nothing written
+        sys.exit(str(exc))
+    if info["status"] == "already-imported":
+        print(f"bundle {info['bundle_id']} was already imported (corpus {info['corpus_version']}); nothing written")
+        return 0
+    print(f"imported {args.bundle} from {info['fingerprint']}: {info['n_examples']} examples, {info['n_pairs']} DPO pairs "
+          f"({info['n_new_examples']} / {info['n_new_pairs']} new, {info['n_resplit']} moved to the base's split)\n"
+          f"corpus version {info['corpus_version']}" + (f" (merged onto {info['base_corpus_version']})"
+                                                        if info["base_corpus_version"] else "")
+          + "\nnext: node0-corpus stats")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="node0-corpus", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_flags(p)
@@ -181,7 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.add_argument("--role", choices=ROLES)
     e.add_argument("--task", choices=TASKS)
-    for sp in (s, v, a, e):
+    c = sub.add_parser("contribute", help="write a signed, scrubbed corpus bundle to share (no GPU needed)")
+    c.add_argument("--out", required=True, help="bundle tar to write")
+    c.add_argument("--key", help="Ed25519 private key (OpenSSH/PEM, unencrypted; default: "
+                                 "<state>/keys/contributor_ed25519, generated on first use)")
+    i = sub.add_parser("import", help="verify, re-scan and add a contributed bundle as a new corpus version")
+    i.add_argument("bundle", help="bundle tar written by node0-corpus contribute")
+    into = i.add_mutually_exclusive_group()
+    into.add_argument("--into", help="corpus version to merge the bundle onto (default: the latest)")
+    into.add_argument("--no-merge", action="store_true", help="a version of the bundle's items alone")
+    for sp in (s, v, a, e, c):
         sp.add_argument("--version", help="corpus version hash (default: latest)")
     share_common_flags(sub)
     return p
@@ -191,7 +247,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     apply_common_flags(args)
     return {"build": cmd_build, "stats": cmd_stats, "preview": cmd_preview,
-            "audit": cmd_audit, "export": cmd_export}[args.cmd](args)
+            "audit": cmd_audit, "export": cmd_export, "contribute": cmd_contribute,
+            "import": cmd_import}[args.cmd](args)
 
 
 if __name__ == "__main__":

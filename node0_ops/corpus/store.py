@@ -116,25 +116,35 @@ def corpus_version_of(examples: Sequence[Example], pairs: Sequence[DpoPair]) -> 
     return stable_id(sorted((e.example_id, e.split) for e in examples), sorted((p.pair_id, p.split) for p in pairs))
 
 
+def example_rows(examples: Sequence[Example], now: _dt.datetime, n_tokens: dict | None = None) -> list[dict]:
+    """``examples`` table rows (messages and meta JSON-encoded)."""
+    n_tokens = n_tokens or {}
+    return [{
+        "example_id": e.example_id, "kind": e.kind, "role": e.role, "task": e.task, "origin": e.origin,
+        "source_key": e.source_key, "split": e.split, "record_ids": list(e.record_ids),
+        "messages": None if e.messages is None else json.dumps(e.messages, ensure_ascii=False),
+        "text": e.text, "meta": dumps(e.meta), "n_tokens": n_tokens.get(e.example_id),
+        "created_at": now} for e in examples]
+
+
+def pair_rows(pairs: Sequence[DpoPair], now: _dt.datetime) -> list[dict]:
+    """``dpo_pairs`` table rows (prompt JSON-encoded)."""
+    return [{
+        "pair_id": p.pair_id, "role": p.role, "task": p.task, "origin": p.origin,
+        "failure_mode": p.failure_mode, "source_key": p.source_key, "split": p.split,
+        "record_ids": list(p.record_ids), "prompt": json.dumps(p.prompt, ensure_ascii=False),
+        "chosen": p.chosen, "rejected": p.rejected, "created_at": now} for p in pairs]
+
+
 def save_corpus(db: LineageDB, examples: Sequence[Example], pairs: Sequence[DpoPair], *, town_root: str,
                 source_hashes: dict, params: dict, stats: dict, flags: Sequence[dict] = (),
                 n_tokens: dict | None = None) -> str:
     """Write examples, pairs, flags and a corpus version with its members. Returns the version hash."""
     now = _now()
     version = corpus_version_of(examples, pairs)
-    n_tokens = n_tokens or {}
     with db.write() as con:
-        upsert(con, "examples", [{
-            "example_id": e.example_id, "kind": e.kind, "role": e.role, "task": e.task, "origin": e.origin,
-            "source_key": e.source_key, "split": e.split, "record_ids": list(e.record_ids),
-            "messages": None if e.messages is None else json.dumps(e.messages, ensure_ascii=False),
-            "text": e.text, "meta": dumps(e.meta), "n_tokens": n_tokens.get(e.example_id),
-            "created_at": now} for e in examples])
-        upsert(con, "dpo_pairs", [{
-            "pair_id": p.pair_id, "role": p.role, "task": p.task, "origin": p.origin,
-            "failure_mode": p.failure_mode, "source_key": p.source_key, "split": p.split,
-            "record_ids": list(p.record_ids), "prompt": json.dumps(p.prompt, ensure_ascii=False),
-            "chosen": p.chosen, "rejected": p.rejected, "created_at": now} for p in pairs])
+        upsert(con, "examples", example_rows(examples, now, n_tokens))
+        upsert(con, "dpo_pairs", pair_rows(pairs, now))
         upsert(con, "corpus_versions", [{
             "corpus_version": version, "created_at": now, "town_root": town_root, "n_examples": len(examples),
             "n_pairs": len(pairs), "source_hashes": dumps(source_hashes), "params": dumps(params),

@@ -59,6 +59,15 @@ CORPUS_DDL = [
     """create table if not exists file_versions (
         path varchar, sha256 varchar, first_seen timestamp, last_seen timestamp,
         primary key (path, sha256))""",
+    # imported corpus bundles (node0_ops.corpus.contributions): who contributed what to which version
+    """create table if not exists contributions (
+        bundle_id varchar primary key, contributor_fingerprint varchar, contributor_key varchar,
+        source_corpus_version varchar, corpus_version varchar, base_corpus_version varchar,
+        n_examples integer, n_pairs integer, n_new_examples integer, n_new_pairs integer,
+        n_resplit integer, lineage_summary varchar, bundle_path varchar, imported_at timestamp)""",
+    """create table if not exists contribution_items (
+        bundle_id varchar, item_kind varchar, item_id varchar, is_new boolean,
+        primary key (bundle_id, item_kind, item_id))""",
 ]
 
 

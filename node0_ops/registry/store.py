@@ -430,9 +430,13 @@ def set_status(db: LineageDB, ref: str, status: str, *, note: str | None = None)
 
 
 def lineage(db: LineageDB, ref: str) -> dict:
-    """Model with its training run (``train_runs``), corpus version row, adapters and deployments."""
+    """Model with its training run (``train_runs``), corpus version row, the contributors of that
+    corpus (:func:`node0_ops.corpus.contributions.contributors_of`), adapters and deployments."""
+    from node0_ops.corpus.contributions import contributors_of
+
     model = get_model(db, ref)
-    out: dict[str, Any] = {"model": model, "run": None, "corpus": None, "adapters": [], "deployments": []}
+    out: dict[str, Any] = {"model": model, "run": None, "corpus": None, "contributors": [], "adapters": [],
+                           "deployments": []}
     if model.get("run_id") and _table_exists(db, "train_runs"):
         rows = db.query("select * from train_runs where run_id = ?", [model["run_id"]])
         out["run"] = {k: iso(v) for k, v in rows[0].items()} if rows else None
@@ -440,6 +444,7 @@ def lineage(db: LineageDB, ref: str) -> dict:
         rows = db.query("select corpus_version, created_at, n_examples, n_pairs from corpus_versions "
                         "where corpus_version = ?", [model["corpus_version"]])
         out["corpus"] = {k: iso(v) for k, v in rows[0].items()} if rows else None
+        out["contributors"] = contributors_of(db, model["corpus_version"])
     for aref in model["adapters"]:
         try:
             out["adapters"].append(get_adapter(db, aref))
