@@ -1,10 +1,16 @@
-"""New sessions: register each new Claude Code session file as a ``sessions`` partition and collect it."""
+"""New sessions: register each new Claude Code session file as a ``sessions`` partition and collect it.
+
+Also the safety net of the SessionEnd hook (``node0-intake``): its copies in ``<state>/intake/sessions``
+are watched too, so a copy the hook registered gets its ``session_records`` run here, and one whose
+registration was cut short is registered here.
+"""
 
 import dagster as dg
 
 from gastown_assets.defs.intake.assets import session_records
 from gastown_assets.defs.intake.partitions import session_partitions
 from node0_ops.drift.decisions import ensure_tables, record_decisions, record_tick
+from node0_ops.drift.session_hook import intake_dir
 from node0_ops.drift.sessions import SENSOR, SessionCursor, evaluate_sessions, find_session_files
 from node0_ops.drift.watch import relative
 from resources import LineageResource, TownResource
@@ -19,7 +25,7 @@ def new_sessions_sensor(context: dg.SensorEvaluationContext, town: TownResource,
     settings = load_settings(lineage.state())
     db = ensure_tables(lineage.db())
     root = town.root_path()
-    files = find_session_files(root, settings.sessions, town.transcript_paths())
+    files = find_session_files(root, settings.sessions, [*town.transcript_paths(), intake_dir(lineage.state())])
     known = context.instance.get_dynamic_partitions(session_partitions.name)
     tick = evaluate_sessions(db, root, files, SessionCursor.loads(context.cursor), settings.sessions, known)
     record_decisions(db, tick.decisions)

@@ -14,6 +14,7 @@ Modules:
 - ``reversion``: files whose content returned to an earlier version (held for review).
 - ``engine``: one drift-sensor tick: cursor in, decisions + retrain requests + cursor out.
 - ``sessions``: new Claude Code session files -> ``sessions`` partitions.
+- ``session_hook``: a closed session from Claude Code's SessionEnd hook -> intake copy + ``sessions`` partition.
 - ``regression``: eval-report regressions and optional rollback.
 - ``decisions``: ``sensor_decisions`` / ``sensor_ticks`` tables; ``status``: ``gt-model status`` lines.
 - ``sensor_config``: thresholds and switches (``<state>/sensors.yaml`` + env).

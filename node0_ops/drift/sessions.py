@@ -14,7 +14,10 @@ Files are re-hashed only when their size or mtime changed since the last tick.
 
 Partition keys are the file stem (the session uuid) when it is a safe key, else a slug
 plus a short hash; the ``intake_sessions`` table maps keys to paths for the
-``session_records`` asset.
+``session_records`` asset. The SessionEnd hook (:mod:`.session_hook`) registers its copies
+through the same :func:`session_request` / :func:`save_requests`; a file whose content is already
+registered under another path (the hook's copy and the original in ``~/.claude/projects``) is
+not taken twice.
 
 Usage::
 
@@ -149,6 +152,7 @@ class SessionRequest:
     role: str | None
     rig: str | None
     new_partition: bool
+    size_bytes: int | None = None
 
 
 @dataclass
@@ -180,6 +184,7 @@ def evaluate_sessions(db: LineageDB, town_root: str | os.PathLike, files: Sequen
     known = set(known_keys)
     ingested = {(r["path"], r["sha256"]) for r in db.query("select path, sha256 from current_sources")}
     taken = {r["session_key"]: r["path"] for r in db.query("select session_key, path from intake_sessions")}
+    registered = registered_paths(db)
     next_files = dict(cursor.files)
     requests, waiting, new_keys = [], [], []
     for sf in files:
@@ -199,24 +204,13 @@ def evaluate_sessions(db: LineageDB, town_root: str | os.PathLike, files: Sequen
         except OSError:
             continue
         next_files[path] = [st.st_size, st.st_mtime_ns, sha]
-        if (path, sha) in ingested or (prev and prev[2] == sha):
-            continue
-        key = session_key(sf.path, taken)
-        taken[key] = path
-        cwd = session_cwd(sf.path)
-        rig, role = role_from_cwd(cwd, town) if cwd else (None, None)
-        is_new = key not in known and key not in new_keys
-        if is_new:
-            new_keys.append(key)
-        requests.append(SessionRequest(key, path, sha, f"session-{key}-{sha[:12]}", role, rig, is_new))
-    if requests:
-        ts = now_utc()
-        with db.write() as con:
-            upsert(con, "intake_sessions", [{
-                "session_key": r.key, "path": r.path, "sha256": r.sha256, "size_bytes": next_files[r.path][0],
-                "role": r.role, "rig": r.rig, "cwd": session_cwd(Path(r.path)), "discovered_at": ts,
-                "status": "requested", "n_records": None, "n_quarantined": None, "collected_at": None}
-                for r in requests])
+        if (path, sha) in ingested or (prev and prev[2] == sha) or path not in registered.get(sha, {path}):
+            continue   # collected, unchanged, or the same content registered under another path
+        req = session_request(sf.path, sha, taken, known | set(new_keys), town, size_bytes=st.st_size)
+        if req.new_partition:
+            new_keys.append(req.key)
+        requests.append(req)
+    save_requests(db, requests)
     decisions = [Decision(SENSOR, "fired", [r.role] if r.role else [], None,
                           [{"path": relative(r.path, town), "status": "added" if r.new_partition else "grown",
                             "session_key": r.key}], [r.run_key], {"rig": r.rig, "sha256": r.sha256}, key=r.run_key)
@@ -226,6 +220,44 @@ def evaluate_sessions(db: LineageDB, town_root: str | os.PathLike, files: Sequen
     if waiting:
         summary += f"; {len(waiting)} too fresh (< {config.min_age_s:.0f} s)"
     return SessionTick(requests, new_keys, waiting, SessionCursor(next_files), decisions, summary)
+
+
+def registered_paths(db: LineageDB) -> dict[str, set[str]]:
+    """``{sha256: {path, ...}}`` of every ``intake_sessions`` row (what is registered, collected or not)."""
+    out: dict[str, set[str]] = {}
+    for r in db.query("select path, sha256 from intake_sessions where sha256 is not null"):
+        out.setdefault(r["sha256"], set()).add(r["path"])
+    return out
+
+
+def session_request(path: Path, sha: str, taken: dict[str, str], known: Iterable[str], town_root: Path, *,
+                    size_bytes: int | None = None) -> SessionRequest:
+    """The request for one session file: partition key (:func:`session_key`, recorded in ``taken``),
+    run key ``session-<key>-<sha12>``, rig and role from the session's ``cwd``.
+
+    Args:
+        taken: ``{key: path}`` already assigned; updated with this file's key.
+        known: partition keys that exist already (``new_partition`` is False for them).
+    """
+    key = session_key(path, taken)
+    taken[key] = str(path)
+    cwd = session_cwd(path)
+    rig, role = role_from_cwd(cwd, town_root) if cwd else (None, None)
+    return SessionRequest(key, str(path), sha, f"session-{key}-{sha[:12]}", role, rig, key not in set(known),
+                          size_bytes)
+
+
+def save_requests(db: LineageDB, requests: Sequence[SessionRequest]) -> None:
+    """Upsert the ``intake_sessions`` rows of ``requests`` (status ``requested``, not collected yet)."""
+    if not requests:
+        return
+    ts = now_utc()
+    with db.write() as con:
+        upsert(con, "intake_sessions", [{
+            "session_key": r.key, "path": r.path, "sha256": r.sha256, "size_bytes": r.size_bytes,
+            "role": r.role, "rig": r.rig, "cwd": session_cwd(Path(r.path)), "discovered_at": ts,
+            "status": "requested", "n_records": None, "n_quarantined": None, "collected_at": None}
+            for r in requests])
 
 
 def session_path(db: LineageDB, key: str) -> str:

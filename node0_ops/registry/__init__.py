@@ -9,7 +9,8 @@
 
 Modules: ``schema`` (tables), ``artifacts`` (hashing, kinds), ``store`` (models/adapters),
 ``settings`` (layout-preserving atomic JSON edits), ``rollout`` (progressive stages),
-``deploy`` (deploy/rollback), ``beads`` (training jobs as beads), ``formulas``
+``deploy`` (deploy/rollback), ``hooks`` (node0-intake as the town's Claude SessionEnd hook),
+``beads`` (training jobs as beads), ``formulas``
 (validate/install ``*.formula.toml``), ``api`` (read-only HTTP), ``cli`` (``gt-model``).
 No Dagster imports here.
 """

@@ -3,7 +3,7 @@
     gt-model [--state-dir S] [--town T] [--json] COMMAND ...
 
     list [--role R] [--status S]             registered models (● active ○ candidate ◌ archived)
-    show NAME                                one model with lineage, eval scores, artifacts, deployments
+    show NAME                                one model with lineage, corpus contributors, eval scores, artifacts, deployments
     adapters [--task T] [--model M] [--for BEAD]          registered LoRA adapters
     register ROLE --artifact KIND=PATH ...   register a new candidate version
     deploy NAME (--rig RIG | --town) --role ROLE [--force --reason R] [--override-rollout --reason R]
@@ -18,6 +18,8 @@
     formulas install [--town T] [--force] | formulas list | formulas validate [PATH ...]
     formulas run NAME --var role=polecat [--dry-run]   (step commands against this town/state)
     jobs [--pending] [--replay]              training-job bead transitions recorded without bd
+    hooks install|uninstall|status [--settings FILE ...] [--collect]
+                                             node0-intake as the town's Claude Code SessionEnd hook
 
 ``--json`` works on every command (before or after it). Exit status: 0 ok, 1 refused or
 failed (message on stderr), 2 usage error. State dir and town: ``node0_ops.paths``; ``--state-dir`` and
@@ -101,6 +103,10 @@ def cmd_show(args) -> int:
         out += ["", "  Artifacts:", T.table(["KIND", "SIZE", "SHA256", "PATH"], [
             [k, T.human_bytes(a.get("bytes")), (a.get("sha256") or "")[:12], a["path"] + (" (pruned)" if a.get("pruned_at") else "")]
             for k, a in sorted(model["artifacts"].items())], indent=4)]
+    if lin["contributors"]:
+        out += ["", "  Corpus contributors:", T.table(["CONTRIBUTOR", "EXAMPLES", "PAIRS", "BUNDLE", "IMPORTED"], [
+            [c["contributor_fingerprint"], c["n_examples"], c["n_pairs"], c["bundle_id"][:16], c["imported_at"] or "-"]
+            for c in lin["contributors"]], indent=4)]
     if lin["deployments"]:
         out += ["", "  Deployments:", T.table(["WHEN", "ACTION", "WHERE", "MODEL", "PREVIOUS", "FORCED"], [
             [d["ts"], d["action"], d["rig"] or "(town)", d["model"] or "-", d["previous_model"] or "-",
@@ -397,6 +403,32 @@ def cmd_jobs(args) -> int:
     return 0
 
 
+def cmd_hooks(args) -> int:
+    from node0_ops.registry.hooks import install, intake_command, status, uninstall
+
+    town = _town(args)
+    files = [Path(f).expanduser() for f in args.settings] or None
+    command = intake_command(args.state, town, collect=args.collect)
+    if args.action == "status":
+        rows = status(town, command, files)
+        mark = {True: T.paint("●", "ok"), False: "○"}
+        table = [[f"{mark[r.current]} {r.path}", "yes" if r.exists else "no",
+                  ("current" if r.current else "other command") if r.ours else "not installed", len(r.others)]
+                 for r in rows]
+        _emit(args, {"command": command, "files": [r.to_dict() for r in rows]},
+              T.table(["SETTINGS FILE", "EXISTS", "SESSIONEND HOOK", "OTHER HOOKS"], table,
+                      title="node0 SessionEnd hook", footer=f"command: {command}"))
+        return 0
+    changes = install(town, command, files) if args.action == "install" else uninstall(town, files)
+    icon = {"installed": "✓", "updated": "✓", "removed": "✓", "unchanged": "·", "absent": "·"}
+    rows = [[f"{icon[c.action]} {c.path}", c.action, c.backup_path or "-"] for c in changes]
+    _emit(args, {"command": command, "files": [c.to_dict() for c in changes]},
+          T.table(["SETTINGS FILE", "ACTION", "BACKUP"], rows, title=f"SessionEnd hook: {args.action}",
+                  footer=f"command: {command}" if args.action == "install" else None)
+          if rows else "No Claude Code settings file in this town (pass --settings FILE).")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -494,6 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="run: print the rendered commands only")
     s.add_argument("--town", default=argparse.SUPPRESS, help="Gas Town root to install into")
     s.add_argument("--force", action="store_true", help="overwrite locally modified formulas")
+    s = add("hooks", cmd_hooks, "node0-intake as the SessionEnd hook of the town's Claude Code settings")
+    s.add_argument("action", choices=("install", "uninstall", "status"))
+    s.add_argument("--settings", action="append", default=[], metavar="FILE",
+                   help="Claude Code settings file (repeatable; default: the town's .claude/settings.json files)")
+    s.add_argument("--collect", action="store_true", help="the hook also starts the session_records run at once")
     s = add("jobs", cmd_jobs, "training-job bead transitions")
     s.add_argument("--pending", action="store_true")
     s.add_argument("--replay", action="store_true", help="run pending transitions through bd")

@@ -4,7 +4,10 @@ A deploy writes two members of a real Gas Town settings file (``gastown-formats.
 
 - ``agents["node0-<role>"]``: a RuntimeConfig
   ``{"command": "node0-inference", "args": ["--model", "polecat-v3@3", "--adapters", "a,b",
-  "--role", "polecat"], "provider": "node0", "env": {"GASTOWN_FT_HOME": <state>}}``
+  "--role", "polecat", "--prime", "compact"], "provider": "node0", "env": {"GASTOWN_FT_HOME": <state>}}``;
+  ``--prime compact``: the agent starts from the compact prime (``node0-inference prime --role
+  polecat``, its per-turn system context) and answers the ``gt prime`` that Gas Town's startup
+  fallback and nudges ask for with it, instead of loading the full prime (:mod:`node0_ops.serve.agent`)
 - ``role_agents[<role>] = "node0-<role>"``
 
 into ``<town>/settings/config.json`` (``town=True``) or ``<town>/<rig>/settings/config.json``
@@ -49,6 +52,7 @@ TOWN_ROLES = ("mayor", "deacon", "boot", "dog")
 RIG_ROLES = ("witness", "refinery", "polecat", "crew")
 INFERENCE_COMMAND = "node0-inference"
 PROVIDER = "node0"
+PRIME = "compact"   # node0-inference --prime: the compact prime (node0-inference prime --role ROLE), not gt prime
 
 
 class DeployRefused(RegistryError):
@@ -119,7 +123,7 @@ def runtime_entry(ref: str, role: str, adapters: list[str], state: str | Path | 
     args = ["--model", ref]
     if adapters:
         args += ["--adapters", ",".join(adapters)]
-    args += ["--role", role]
+    args += ["--role", role, "--prime", PRIME]
     entry: dict[str, Any] = {"command": INFERENCE_COMMAND, "args": args, "provider": PROVIDER,
                              # how Gas Town sees the agent is ready in its tmux pane (§3.3 RuntimeConfig.tmux)
                              "tmux": {"ready_prompt_prefix": "node0> ", "process_names": ["node0-inference", "python"]}}

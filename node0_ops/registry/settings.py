@@ -308,12 +308,13 @@ class EditResult:
 
 
 def edit_settings(path: str | os.PathLike, edits: dict[tuple[str, ...], Any] | Callable[[dict], dict], *,
-                  default_type: str = "town-settings") -> EditResult:
+                  default_type: str | None = "town-settings") -> EditResult:
     """Apply ``edits`` to a settings file under its lock, with backup and atomic replace.
 
     ``edits`` is ``{(key, subkey, ...): value | DELETE}`` or a function of the current document
     returning that (evaluated under the lock, so read-modify-write is race free). A missing
-    file is created as ``{"type": default_type, "version": 1, ...}``.
+    file is created as ``{"type": default_type, "version": 1, ...}``, or as ``{...}`` when
+    ``default_type`` is None (a Claude Code ``settings.json``).
 
     Raises:
         SettingsError: naming the file when it is not a JSON object.
@@ -321,7 +322,8 @@ def edit_settings(path: str | os.PathLike, edits: dict[tuple[str, ...], Any] | C
     p = Path(path)
     with settings_lock(p):
         existed = p.exists()
-        text = p.read_text(encoding="utf-8") if p.exists() else json.dumps({"type": default_type, "version": 1}, indent=2) + "\n"
+        empty = {"type": default_type, "version": 1} if default_type else {}
+        text = p.read_text(encoding="utf-8") if p.exists() else json.dumps(empty, indent=2) + "\n"
         try:
             before = json.loads(text)
             if not isinstance(before, dict):

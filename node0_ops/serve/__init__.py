@@ -14,6 +14,7 @@ Modules (no dagster imports; see DEVELOPERS.md "Shape"):
 - :mod:`.agent`      the ``node0>`` terminal loop
 - :mod:`.rag`        chromadb index over the town (incremental by content hash)
 - :mod:`.prime`      compact role context, full-prime size, ``prime_reports`` lineage table
+- :mod:`.prime_source` where the prime files are: a town, or a ``gt`` source checkout read in place
 - :mod:`.tokens`     token counts with the SmolLM2 tokenizer
 - :mod:`.cli`        ``node0-inference`` (``serve``, ``prime``, ``index``; no subcommand = agent)
 """

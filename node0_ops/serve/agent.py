@@ -12,6 +12,13 @@ status 0. Every turn is appended to a Claude-Code-style transcript (:mod:`.trans
 Slash commands: ``/exit`` ``/quit``, ``/reset`` (forget the conversation), ``/context`` (print the
 context of the last turn), ``/help``.
 
+Prime: Gas Town's nudges and its startup fallback for agents without hooks ask for ``gt prime``,
+whose full output (role template, town and rig CLAUDE.md: 2-12k tokens) would fill a small model's
+window. With ``prime="compact"`` (the default, and what a deployed ``node0-<role>`` entry asks for with
+``--prime compact``) a proposed ``gt prime`` is not run: the agent answers it with a note that the
+compact prime (``node0-inference prime --role ROLE``: role card, directives, retrieved town context)
+is the system context already. ``prime="full"`` runs it like any other command.
+
 Usage::
 
     agent = TerminalAgent(EchoScriptBackend(["$ gt hook"]), AgentConfig(role="polecat", use_rag=False),
@@ -25,6 +32,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from node0_ops.evals.shell import split_commands
 from node0_ops.serve.agent_config import AgentConfig
 from node0_ops.serve.backends import ContextTooLong
 from node0_ops.serve.policy import CommandPolicy
@@ -37,6 +45,7 @@ INSTRUCTIONS = (
     "comes back to you. Use gt and bd for Gas Town work. When the task is done, answer without commands."
 )
 HELP = "commands: /exit (or Ctrl-D) end the session, /reset forget the conversation, /context show the context"
+PRIME_COMMAND = "node0-inference prime --role {role}"
 
 
 @dataclass
@@ -48,6 +57,12 @@ class CommandResult:
     output: str
     exit_code: int | None
     is_error: bool
+
+
+def is_prime_command(command: str) -> bool:
+    """True for one simple ``gt prime [flags]`` command (no chain, pipe or redirect)."""
+    segs = split_commands(command)
+    return len(segs) == 1 and segs[0].argv[:2] == ["gt", "prime"] and not segs[0].redirects
 
 
 def _clip(text: str, limit: int) -> str:
@@ -122,11 +137,31 @@ class TerminalAgent:
                 cut = next((i for i in range(1, start + 1) if self.history[i]["role"] == "user"), start)
                 del self.history[:cut]
 
+    def _compact_prime(self, command: str) -> CommandResult:
+        """Answer a ``gt prime`` with the compact prime (module docstring, "Prime")."""
+        from node0_ops.serve.tokens import count_tokens
+
+        context = self.last_context or self.context_for("")
+        try:
+            size = f"{count_tokens(context)} tokens"
+        except FileNotFoundError:  # no tokenizer of the base model installed
+            size = f"{len(context.encode())} bytes"
+        prime = PRIME_COMMAND.format(role=self.config.role)
+        self.say(f"  [prime] compact: {prime} ({size}) is the context; the full gt prime is not loaded")
+        note = (f"[node0] `{command}` was not run: this agent is primed with the compact prime ({prime}: role card, "
+                f"directives and the town context retrieved for each turn; {size}), already in your system context. "
+                "Go on with your work (gt hook, gt mail inbox).")
+        return CommandResult(command, True, note, 0, False)
+
     def handle_command(self, call: ToolCall) -> CommandResult:
-        """Check, run, print and log one proposed command."""
+        """Check, run, print and log one proposed command (a ``gt prime`` under ``prime="compact"``
+        is answered, not run)."""
         if call.command is None:
             res = CommandResult(call.name, False, f"error: {call.error}", None, True)
             self.say(f"  ! {call.error}")
+        elif self.config.prime == "compact" and is_prime_command(call.command):
+            self.say(f"$ {call.command}")
+            res = self._compact_prime(call.command)
         else:
             self.say(f"$ {call.command}")
             decision = self.policy.check(call.command)

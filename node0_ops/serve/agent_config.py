@@ -12,6 +12,7 @@ from node0_ops.corpus.schema import ROLES
 from node0_ops.serve.prime import DEFAULT_BUDGET
 
 PROMPT = "node0> "
+PRIMES = ("compact", "full")
 
 
 @dataclass
@@ -28,6 +29,10 @@ class AgentConfig:
         use_rag: retrieve town context per turn (chromadb); False = role card and directives only.
         budget_tokens: token budget of the per-turn context.
         prompt: the ready prompt printed before reading a line (tmux ``ready_prompt_prefix``).
+        prime: what a ``gt prime`` the model asks for does (Gas Town's nudges and its startup fallback for
+            agents without hooks say "Run 'gt prime'"): ``compact`` answers it with the compact prime
+            (``node0-inference prime --role ROLE``, already the system context) instead of loading the full
+            one; ``full`` runs ``gt prime`` like any other command.
     """
 
     role: str = "polecat"
@@ -39,6 +44,7 @@ class AgentConfig:
     use_rag: bool = True
     budget_tokens: int = DEFAULT_BUDGET
     prompt: str = PROMPT
+    prime: str = "compact"
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -51,6 +57,9 @@ class AgentConfig:
             raise ValueError(f"output_chars={self.output_chars!r}: keep at least 200 characters of command output")
         if not isinstance(self.budget_tokens, int) or self.budget_tokens < 200:
             raise ValueError(f"budget_tokens={self.budget_tokens!r}: use at least 200 tokens for the context")
+        if self.prime not in PRIMES:
+            raise ValueError(f"prime={self.prime!r}: use compact (node0-inference prime --role ROLE) "
+                             "or full (gt prime)")
         self.work_tree = os.path.abspath(self.work_tree)
         if not os.path.isdir(self.work_tree):
             raise ValueError(f"work_tree={self.work_tree!r} is not a folder")

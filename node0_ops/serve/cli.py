@@ -6,10 +6,12 @@ Usage::
     node0-inference serve --model polecat-v3 --adapters code-review,git-workflow [--port 8000] [--api-key KEY]
     node0-inference serve --model-path model.gguf --adapter-path code-review=cr.lora.gguf --port 0
     node0-inference prime --role polecat [--query "push rejected"] [--report]
-    node0-inference index [--town ~/gt]
+    node0-inference prime --role witness --report --source ../shared/gastown-real   # a gt checkout, read in place
+    node0-inference index [--town ~/gt | --source ../shared/gastown-real]
     node0-inference --model polecat-v3@3 --adapters task-git-workflow --role polecat        # terminal agent
     node0-inference --backend echo-script --script replies.json --role polecat --no-rag     # no model
     node0-inference --model polecat --role polecat --dry-run                                # what it would do
+    node0-inference --model polecat --role polecat --prime full       # let `gt prime` load the full prime
 
 Model resolution: ``--model NAME[@VERSION]`` through the registry (``<state>/lineage.duckdb``);
 ``--model-path`` / ``--adapter-path NAME=GGUF`` give files directly (no registry needed).
@@ -151,25 +153,48 @@ def cmd_serve(args) -> int:
 # ----------------------------------------------------------------------------- prime / index
 
 
+def _prime_source(args):
+    """``--source`` (a gt checkout, read in place) or the town of ``--town``."""
+    if getattr(args, "source", None):
+        from node0_ops.serve.prime_source import PrimeSource
+
+        try:
+            return PrimeSource.checkout(args.source)
+        except FileNotFoundError as exc:
+            raise CliError(str(exc)) from exc
+    return _town(args)
+
+
+def _report_text(report: dict) -> str:
+    f, c, src, index = report["full"], report["compact"], report["source"], report["source"]["index"]
+    read = f" (read in place; index {index['total']} chunks, {index['added']} new)" if index else ""
+    lines = [f"prime report {report['report_id']} role={report['role']} rig={report['rig']}",
+             f"  source:      {src['layout']} {src['root']}{read}"]
+    lines.append(f"  full prime:  {f['tokens']:6d} tokens {f['bytes']:7d} bytes")
+    width = max(len(x["part"]) for x in f["components"])
+    for x in f["components"]:
+        kept = (f"kept {x['chunks_in_compact']} chunk(s), {x['tokens_in_compact']} tokens" if x["chunks_in_compact"]
+                else "left out")
+        lines.append(f"    {x['part']:<{width}}  {x['tokens']:6d} tokens  {kept}  ({x['path']})")
+    lines.append(f"  compact:     {c['tokens']:6d} tokens {c['bytes']:7d} bytes  (role card, nudge and directives "
+                 f"{c['head_tokens']}; {len(c['chunks'])} chunks {sum(x['tokens'] for x in c['chunks'])})")
+    over = f"{c['skipped']} retrieved chunk(s) over the {report['budget_tokens']}-token budget"
+    lines.append(f"  left out:    {', '.join(report['left_out']) or 'no part whole'}; {over}")
+    lines.append(f"  ratio:       {report['token_ratio']:.3f} of the tokens, {report['byte_ratio']:.3f} of the bytes")
+    return "\n".join(lines)
+
+
 def cmd_prime(args) -> int:
     from node0_ops.serve.prime import as_dict, compact_context, prime_report
 
-    town = _town(args)
+    where = _prime_source(args)
     try:
         if args.report:
-            report = prime_report(town, args.role, state=args.state_dir, query=args.query, budget_tokens=args.budget,
+            report = prime_report(where, args.role, state=args.state_dir, query=args.query, budget_tokens=args.budget,
                                   rig=args.rig)
-            if args.json:
-                print(json.dumps(report, indent=2, default=str))
-            else:
-                f, c = report["full"], report["compact"]
-                print(f"prime report {report['report_id']} role={args.role} rig={report['rig']}")
-                print(f"  full prime:    {f['tokens']:6d} tokens {f['bytes']:7d} bytes  "
-                      + ", ".join(f"{x['part']} {x['tokens']}" for x in f["components"]))
-                print(f"  compact:       {c['tokens']:6d} tokens {c['bytes']:7d} bytes  ({len(c['chunks'])} chunks)")
-                print(f"  ratio:         {report['token_ratio']:.3f} of the tokens, {report['byte_ratio']:.3f} of the bytes")
+            print(json.dumps(report, indent=2, default=str) if args.json else _report_text(report))
             return 0
-        ctx = compact_context(town, args.role, args.query, budget_tokens=args.budget, state=args.state_dir,
+        ctx = compact_context(where, args.role, args.query, budget_tokens=args.budget, state=args.state_dir,
                               rig=args.rig, use_rag=not args.no_rag)
     except (ValueError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from exc
@@ -183,10 +208,11 @@ def cmd_prime(args) -> int:
 
 
 def cmd_index(args) -> int:
+    from node0_ops.serve.prime_source import PrimeSource
     from node0_ops.serve.rag import rag_index_refresh
 
-    town = _town(args)
-    counts = rag_index_refresh(args.state_dir, town)
+    src = PrimeSource.of(_prime_source(args))
+    counts = rag_index_refresh(args.state_dir, src.root, kinds=src.index_kinds)
     if args.json:
         print(json.dumps(counts, indent=2))
     else:
@@ -247,7 +273,7 @@ def cmd_agent(args) -> int:
     try:
         cfg = AgentConfig(role=role, work_tree=args.work_tree or os.getcwd(), max_steps=args.max_steps,
                           command_timeout_s=args.command_timeout, extra_allowed=tuple(args.allow),
-                          use_rag=not args.no_rag, budget_tokens=args.budget)
+                          use_rag=not args.no_rag, budget_tokens=args.budget, prime=args.prime)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
     context_for = _context_fn(town, role, args.state_dir, use_rag=cfg.use_rag, budget=cfg.budget_tokens)
@@ -262,7 +288,7 @@ def cmd_agent(args) -> int:
                 "policy": {"allowed": ["gt", "bd", "git", "read-only tools"] + list(cfg.extra_allowed),
                            "refuses": "pkill, killall, kill -9, force push, --no-verify, rm -rf outside the work tree, "
                                       "raw beads SQL/files, sudo, package installs, destructive git, writes via >"},
-                "max_steps": cfg.max_steps, "rag": cfg.use_rag, "budget_tokens": cfg.budget_tokens}
+                "max_steps": cfg.max_steps, "rag": cfg.use_rag, "budget_tokens": cfg.budget_tokens, "prime": cfg.prime}
         print(json.dumps(plan, indent=2))
         print("\n--- system context ---\n" + text + "\n\n" + INSTRUCTIONS.format(cwd=cfg.work_tree))
         return 0
@@ -308,6 +334,9 @@ def agent_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rag", action="store_true", help="no retrieval: role card and directives only")
     p.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
                    help=f"context budget in tokens (default {DEFAULT_BUDGET})")
+    p.add_argument("--prime", choices=("compact", "full"), default="compact",
+                   help="a `gt prime` the model asks for: compact = answered by the compact prime "
+                        "(node0-inference prime --role ROLE, the system context; default), full = run gt prime")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the context, load nothing, exit")
     p.add_argument("--print-context", action="store_true", help="print the system context and exit")
     p.add_argument("prompt", nargs="?", help="first message (Gas Town prompt_mode=arg)")
@@ -337,10 +366,13 @@ def sub_parser(name: str) -> argparse.ArgumentParser:
         p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help=f"token budget (default {DEFAULT_BUDGET})")
         p.add_argument("--no-rag", action="store_true", help="role card and directives only")
         p.add_argument("--report", action="store_true", help="compare with the full prime and record prime_reports")
+        p.add_argument("--source", help="a gt source checkout (or its parent, e.g. ../shared/gastown-real) instead of a "
+                                        "town: its role templates, role configs and CLAUDE templates, read in place")
         p.add_argument("--json", action="store_true", help="JSON output")
         p.set_defaults(func=cmd_prime)
     else:
         p.description = "refresh the town's retrieval index (only new/changed chunks are embedded)"
+        p.add_argument("--source", help="index a gt source checkout's prime material instead of a town (read in place)")
         p.add_argument("--json", action="store_true", help="JSON output")
         p.set_defaults(func=cmd_index)
     return p

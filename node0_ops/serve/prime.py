@@ -23,15 +23,24 @@ token budget), the size of the full prime it replaces, and the ``prime_reports``
 The rig of a rig role is ``rig=`` or the one named in the prime capture's ``[prime] <rig>/...``
 header, else the first rig folder of ``mayor/rigs.json``.
 
+Every function taking ``town_root`` also takes a :class:`~node0_ops.serve.prime_source.PrimeSource`:
+``PrimeSource.checkout(path)`` reads the same parts from a ``gt`` source checkout in place (the
+real role templates in ``../shared/gastown-real``; layout table in :mod:`.prime_source`), and
+:func:`prime_report` then refreshes that checkout's own index (prime material only) first.
+
+**Left out** (in the report): per part of the full prime, how many of its chunks the compact
+context kept (``chunks_in_compact``, ``tokens_in_compact``; a part with none is left out whole),
+and the retrieved chunks that did not fit the budget (``skipped_chunks``).
+
 Usage::
 
     ctx = compact_context(town, "polecat", query="my push was rejected", state=state)
     print(ctx.text, ctx.tokens)
     report = prime_report(town, "polecat", state=state)   # also writes a prime_reports row
+    report = prime_report(PrimeSource.checkout("../shared/gastown-real"), "witness", state=state)
 """
 
 import os
-import re
 import tomllib
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -40,6 +49,7 @@ from pathlib import Path
 
 from node0_ops.corpus.examples_common import ROLE_DUTIES, role_card
 from node0_ops.corpus.schema import ROLES
+from node0_ops.serve.prime_source import PrimeSource, rigs  # noqa: F401  (rigs: moved there, still importable here)
 from node0_ops.serve.tokens import count_tokens
 
 DEFAULT_BUDGET = 2500
@@ -51,12 +61,13 @@ PRIME_DDL = [
         compact_tokens integer, compact_bytes bigint, token_ratio double, byte_ratio double,
         n_chunks integer, components varchar, chunk_ids varchar[])""",
 ]
-_PRIME_HEADER = re.compile(r"^\[prime\] (?P<rig>[\w.-]+)/", re.M)
 
 
 @dataclass
 class CompactContext:
-    """A role's compact context. ``chunks``: ``[{id, kind, path, distance, tokens}]`` that were included."""
+    """A role's compact context. ``chunks``: ``[{id, kind, path, distance, tokens}]`` that were included;
+    ``skipped_chunks``: ``[{id, path, tokens}]`` retrieved but over the budget (``skipped`` of them);
+    ``head_tokens``: the role card, nudge and directives before the chunks."""
 
     role: str
     text: str
@@ -66,6 +77,8 @@ class CompactContext:
     query: str
     chunks: list[dict] = field(default_factory=list)
     skipped: int = 0
+    skipped_chunks: list[dict] = field(default_factory=list)
+    head_tokens: int = 0
 
 
 @dataclass
@@ -86,91 +99,56 @@ def _check_role(role: str) -> str:
     return role
 
 
-def role_nudge(town_root: Path, role: str) -> str | None:
-    """``nudge`` of ``<town>/roles/<role>.toml`` (None when absent or unreadable)."""
-    path = Path(town_root) / "roles" / f"{role}.toml"
+def role_nudge(town_root: "str | os.PathLike | PrimeSource", role: str) -> str | None:
+    """``nudge`` of the role's TOML (``roles/<role>.toml``; in a checkout ``internal/config/roles/``);
+    None when absent or unreadable."""
+    path = PrimeSource.of(town_root).role_toml(role)
     try:
         return tomllib.loads(path.read_text()).get("nudge")
     except (OSError, tomllib.TOMLDecodeError):
         return None
 
 
-def rigs(town_root: Path) -> list[str]:
-    """Rig folders of the town: names in ``mayor/rigs.json`` that exist, else folders with ``config.json``."""
-    import json
-
-    town = Path(town_root)
-    try:
-        names = list(json.loads((town / "mayor" / "rigs.json").read_text()).get("rigs", {}))
-    except (OSError, ValueError, AttributeError):
-        names = []
-    found = [n for n in names if (town / n).is_dir()]
-    return found or sorted(p.parent.name for p in town.glob("*/config.json") if p.parent.name != "mayor")
-
-
-def default_rig(town_root: Path, role: str) -> str | None:
+def default_rig(town_root: "str | os.PathLike | PrimeSource", role: str) -> str | None:
     """Rig used for a rig role (module docstring); None for town roles or a town without rigs."""
-    # imported here: node0_ops.registry.deploy pulls in duckdb (~0.2 s), too much for importing prime
-    from node0_ops.registry.deploy import RIG_ROLES
-
-    if role not in RIG_ROLES:
-        return None
-    capture = Path(town_root) / "logs" / "prime" / f"{role}.txt"
-    if capture.is_file():
-        m = _PRIME_HEADER.search(capture.read_text(errors="replace"))
-        if m and (Path(town_root) / m["rig"]).is_dir():
-            return m["rig"]
-    found = rigs(town_root)
-    return found[0] if found else None
+    return PrimeSource.of(town_root).default_rig(role)
 
 
-def directives(town_root: Path, role: str, rig: str | None) -> list[Path]:
+def directives(town_root: "str | os.PathLike | PrimeSource", role: str, rig: str | None) -> list[Path]:
     """Existing ``directives/<role>.md`` of the town and of the rig."""
-    town = Path(town_root)
-    cands = [town / "directives" / f"{role}.md"] + ([town / rig / "directives" / f"{role}.md"] if rig else [])
-    return [p for p in cands if p.is_file()]
+    return PrimeSource.of(town_root).directives(role, rig)
 
 
-def role_card_text(town_root: Path, role: str, rig: str | None = None) -> str:
+def role_card_text(town_root: "str | os.PathLike | PrimeSource", role: str, rig: str | None = None) -> str:
     """The role card plus the role's nudge (what to do when woken)."""
     card = role_card(_check_role(role), rig)
     nudge = role_nudge(town_root, role)
     return card + (f"\nWhen nudged: {nudge}" if nudge else "")
 
 
-def full_prime(town_root: str | os.PathLike, role: str, rig: str | None = None) -> FullPrime:
-    """The full prime of ``role`` (module docstring definition)."""
-    town = Path(town_root)
+def full_prime(town_root: "str | os.PathLike | PrimeSource", role: str, rig: str | None = None) -> FullPrime:
+    """The full prime of ``role`` (module docstring definition; a checkout: :mod:`.prime_source`)."""
+    src = PrimeSource.of(town_root)
     _check_role(role)
-    rig = rig if rig is not None else default_rig(town, role)
-    parts: list[tuple[str, Path]] = [("town CLAUDE.md", town / "CLAUDE.md")]
-    if rig:
-        for folder in (town / rig, town / rig / "mayor" / "rig"):
-            parts += [(f"rig {name}", folder / name) for name in ("CLAUDE.md", "AGENTS.md")]
-    capture = town / "logs" / "prime" / f"{role}.txt"
-    if capture.is_file():
-        parts.append(("gt prime output (captured)", capture))
-    else:
-        parts.append(("role template", town / "templates" / "roles" / f"{role}.md.tmpl"))
-        parts += [("directives", p) for p in directives(town, role, rig)]
+    rig = rig if rig is not None else src.default_rig(role)
     texts, components = [], []
-    for label, path in parts:
+    for label, path in src.full_parts(role, rig):
         if not path.is_file():
             continue
         text = path.read_text(errors="replace")
         texts.append(text)
-        components.append({"part": label, "path": str(path.relative_to(town)), "bytes": len(text.encode()),
+        components.append({"part": label, "path": src.rel(path), "bytes": len(text.encode()),
                            "tokens": count_tokens(text)})
     text = "\n\n".join(texts)
     return FullPrime(role, rig, text, count_tokens(text), len(text.encode()), components)
 
 
-def default_query(town_root: Path, role: str) -> str:
+def default_query(town_root: "str | os.PathLike | PrimeSource", role: str) -> str:
     """Retrieval query when none is given: the role's duties and nudge."""
     return f"{role}: {ROLE_DUTIES[_check_role(role)]}. {role_nudge(town_root, role) or ''}".strip()
 
 
-def compact_context(town_root: str | os.PathLike, role: str, query: str | None = None, *,
+def compact_context(town_root: "str | os.PathLike | PrimeSource", role: str, query: str | None = None, *,
                     budget_tokens: int = DEFAULT_BUDGET, k: int = DEFAULT_K, state: str | os.PathLike | None = None,
                     rig: str | None = None, index=None, use_rag: bool = True) -> CompactContext:
     """Build the compact context of ``role`` (module docstring).
@@ -185,33 +163,33 @@ def compact_context(town_root: str | os.PathLike, role: str, query: str | None =
     Raises:
         ValueError: unknown role, or a budget too small for the role card and directives.
     """
-    town = Path(town_root)
+    src = PrimeSource.of(town_root)
     _check_role(role)
-    rig = rig if rig is not None else default_rig(town, role)
-    query = (query or "").strip() or default_query(town, role)
-    head = role_card_text(town, role, rig)
-    verbatim = directives(town, role, rig)
+    rig = rig if rig is not None else src.default_rig(role)
+    query = (query or "").strip() or default_query(src, role)
+    head = role_card_text(src, role, rig)
+    verbatim = src.directives(role, rig)
     for path in verbatim:
-        head += "\n\n## Directives (" + str(path.relative_to(town)) + ")\n" + path.read_text(errors="replace").strip()
-    used = count_tokens(head)
+        head += "\n\n## Directives (" + src.rel(path) + ")\n" + path.read_text(errors="replace").strip()
+    used = head_tokens = count_tokens(head)
     if used > budget_tokens:
         raise ValueError(f"budget_tokens={budget_tokens} is smaller than the role card + directives ({used} tokens); "
                          f"raise the budget")
-    included, skipped, body = [], 0, []
+    included, skipped, body = [], [], []
     if use_rag:
         if index is None:
             from node0_ops.serve.rag import TownIndex
 
-            index = TownIndex(state, town)
+            index = TownIndex(state, src.root)
         sep = "\n\n## Relevant town context\n"
         room = budget_tokens - used - count_tokens(sep)
-        shown = {str(p.relative_to(town)) for p in verbatim}
+        shown = {src.rel(p) for p in verbatim}
         for hit in index.query(query, role=role, k=k):
             if hit.get("path") in shown:  # a directive already included verbatim
                 continue
             n = count_tokens("\n\n" + hit["text"])
             if n > room:
-                skipped += 1
+                skipped.append({"id": hit["id"], "path": hit.get("path"), "tokens": n})
                 continue
             room -= n
             body.append(hit["text"])
@@ -219,34 +197,52 @@ def compact_context(town_root: str | os.PathLike, role: str, query: str | None =
                              "distance": round(hit["distance"], 4), "tokens": n})
         if body:
             head += sep + "\n\n".join(body)
-    return CompactContext(role, head, count_tokens(head), len(head.encode()), budget_tokens, query, included, skipped)
+    return CompactContext(role, head, count_tokens(head), len(head.encode()), budget_tokens, query, included,
+                          len(skipped), skipped, head_tokens)
 
 
-def prime_report(town_root: str | os.PathLike, role: str, *, state: str | os.PathLike | None = None,
+def prime_report(town_root: "str | os.PathLike | PrimeSource", role: str, *, state: str | os.PathLike | None = None,
                  query: str | None = None, budget_tokens: int = DEFAULT_BUDGET, rig: str | None = None,
                  record: bool = True) -> dict:
     """Compare the compact context with the full prime and record both in ``prime_reports``.
 
+    A checkout (:class:`PrimeSource`) gets its index refreshed first (incremental; prime material only).
+
     Returns:
-        ``{"report_id", "role", "rig", "full": {tokens, bytes, components}, "compact": {tokens, bytes,
-        chunks}, "token_ratio", "byte_ratio"}`` (ratio = compact / full).
+        ``{"report_id", "role", "rig", "source": {root, layout}, "full": {tokens, bytes, components},
+        "compact": {tokens, bytes, head_tokens, chunks, skipped, skipped_chunks}, "left_out": [part, ...],
+        "token_ratio", "byte_ratio"}`` (ratio = compact / full). Each full component carries
+        ``chunks_in_compact`` / ``tokens_in_compact``; ``left_out`` names the parts none of whose chunks
+        made it into the compact context. The recorded row's ``components`` holds the same.
 
     Raises:
         ValueError: unknown role.  FileNotFoundError: the town has none of the prime files.
+        ImportError: a checkout's index needs chromadb and the embedding model package.
     """
     from node0_ops.lineage.db import LineageDB, dumps, upsert
     from node0_ops.paths import lineage_db_path
 
-    town = Path(town_root)
-    full = full_prime(town, role, rig)
+    src = PrimeSource.of(town_root)
+    full = full_prime(src, role, rig)
     if not full.components:
-        raise FileNotFoundError(f"{town}: no CLAUDE.md, role template or prime capture for role {role!r}")
-    ctx = compact_context(town, role, query, budget_tokens=budget_tokens, state=state, rig=full.rig)
+        raise FileNotFoundError(f"{src.root}: no CLAUDE.md, role template or prime capture for role {role!r}")
+    index_counts = None
+    if src.layout == "checkout":
+        from node0_ops.serve.rag import rag_index_refresh
+
+        index_counts = rag_index_refresh(state, src.root, kinds=src.index_kinds)
+    ctx = compact_context(src, role, query, budget_tokens=budget_tokens, state=state, rig=full.rig)
+    for comp in full.components:
+        kept = [c for c in ctx.chunks if c["path"] == comp["path"]]
+        comp.update(chunks_in_compact=len(kept), tokens_in_compact=sum(c["tokens"] for c in kept))
     report = {
-        "report_id": uuid.uuid4().hex[:16], "role": role, "rig": full.rig, "town_root": str(town.resolve()),
+        "report_id": uuid.uuid4().hex[:16], "role": role, "rig": full.rig, "town_root": str(src.root.resolve()),
+        "source": {"root": str(src.root.resolve()), "layout": src.layout, "index": index_counts},
         "query": ctx.query, "budget_tokens": budget_tokens,
         "full": {"tokens": full.tokens, "bytes": full.bytes, "components": full.components},
-        "compact": {"tokens": ctx.tokens, "bytes": ctx.bytes, "chunks": ctx.chunks, "skipped": ctx.skipped},
+        "compact": {"tokens": ctx.tokens, "bytes": ctx.bytes, "head_tokens": ctx.head_tokens, "chunks": ctx.chunks,
+                    "skipped": ctx.skipped, "skipped_chunks": ctx.skipped_chunks},
+        "left_out": [c["part"] for c in full.components if not c["chunks_in_compact"]],
         "token_ratio": round(ctx.tokens / full.tokens, 4) if full.tokens else None,
         "byte_ratio": round(ctx.bytes / full.bytes, 4) if full.bytes else None,
     }

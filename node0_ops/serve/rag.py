@@ -298,17 +298,27 @@ class TownIndex:
                 for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])]
 
 
-def build_chunks(town_root: str | os.PathLike) -> tuple[list[Chunk], dict]:
-    """Collect the town and chunk it; returns ``(chunks, {"records": n, "quarantined": n})``."""
+def build_chunks(town_root: str | os.PathLike, kinds: tuple[str, ...] | None = None) -> tuple[list[Chunk], dict]:
+    """Collect the town and chunk it; returns ``(chunks, {"records": n, "quarantined": n})``.
+
+    Args:
+        kinds: keep only chunks of these ``kind`` metadata values (None: all).
+    """
     from node0_ops.corpus.collect import collect_town
 
     res = collect_town(Path(town_root))
-    return chunk_records(res.records, Path(town_root)), {"records": len(res.records),
-                                                        "quarantined": len(res.quarantine)}
+    chunks = chunk_records(res.records, Path(town_root))
+    if kinds is not None:
+        chunks = [c for c in chunks if c.metadata["kind"] in kinds]
+    return chunks, {"records": len(res.records), "quarantined": len(res.quarantine)}
 
 
-def rag_index_refresh(state: str | os.PathLike | None, town_root: str | os.PathLike) -> dict:
+def rag_index_refresh(state: str | os.PathLike | None, town_root: str | os.PathLike,
+                      kinds: tuple[str, ...] | None = None) -> dict:
     """Refresh the town's index incrementally (for the Dagster asset and ``node0-inference index``).
+
+    ``kinds``: index only these chunk kinds (a ``gt`` checkout's prime material,
+    :data:`node0_ops.serve.prime_source.CHECKOUT_INDEX_KINDS`); chunks of other kinds are removed.
 
     Returns:
         ``{"added", "updated", "removed", "unchanged", "total", "records", "quarantined",
@@ -319,7 +329,7 @@ def rag_index_refresh(state: str | os.PathLike | None, town_root: str | os.PathL
         ImportError: chromadb / the embedding model package is missing.
     """
     t = time.perf_counter()
-    chunks, stats = build_chunks(town_root)
+    chunks, stats = build_chunks(town_root, kinds)
     index = TownIndex(state, town_root)
     counts = index.refresh(chunks)
     return {**counts, **stats, "collection": index.collection.name, "path": str(index.path),

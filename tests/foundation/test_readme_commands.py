@@ -55,6 +55,7 @@ SUBST = {
     "~/src/beads": "{town}/.beads",    # another repo's beads -> the copy's own .beads folder
     ".state": "{state}",               # README's state dir -> the tmp state built once
     "corpus/": "{tmp}/corpus/",        # export folder -> under the tmp dir
+    "bundle.tar": "{tmp}/bundle.tar",  # a contributed corpus bundle (parsed only)
     "sft.yaml": "{tmp}/sft.yaml",      # the user's config -> a 1-step SFT config written here
     "RUN_ID": "run-readme",            # a run id (parsed only)
     "NAME": "deacon-v1", "A B": "deacon-v1 deacon-v2",  # registry names (parsed only)
@@ -64,12 +65,14 @@ SUBST = {
 # run in a child process (exit 0); matched by prefix after the program name
 RUN = ("node0-corpus build", "node0-corpus stats", "node0-corpus preview", "node0-corpus audit",
        "node0-corpus export", "node0-finetune runs", "gt-model status", "gt-model list", "gt-model adapters",
-       "node0-inference prime", "gt-model formulas install")
+       "node0-inference prime", "gt-model formulas install", "gt-model hooks")
 # parsed by the CLI's parser (need a model, a server, a swarm or make); matched the same way
 PARSE = ("node0-finetune train", "node0-finetune dpo", "node0-finetune resume", "node0-finetune cancel",
          "node0-finetune runs --compare", "node0-finetune swarm", "node0-eval run", "gt-model show",
+         "node0-corpus contribute", "node0-corpus import",  # run end to end in tests/corpus/test_contribution.py
          "gt-model diff", "gt-model deploy", "gt-model rollback", "gt-model prune", "gt-model formulas run",
-         "gt-model serve-api", "node0-inference serve", "node0-inference --model")
+         "gt-model serve-api", "node0-inference serve", "node0-inference --model",
+         "node0-inference prime --role witness --report --source")  # real data: tests/serve/test_prime_realdata.py
 # not console scripts: checked for existence instead of run (make targets, dagster's CLI)
 OTHER = ("make run", "make test", "DAGSTER_HOME=")
 
