@@ -22,6 +22,7 @@ class TrainerResource(dg.ConfigurableResource):
     mode: str = "subprocess"
     base: str = "smollm2-135m"
     max_steps: int = 40
+    max_minutes: float = 0.0
     max_seq_len: int = 512
     lora_r: int = 16
     lora_alpha: int = 32
@@ -64,6 +65,7 @@ class TrainerResource(dg.ConfigurableResource):
 
     def _overrides(self, dpo: bool) -> list[str]:
         vals = {"base": self.base, "max-steps": self.dpo_max_steps if dpo else self.max_steps,
+                "max-minutes": 0.0 if dpo else self.max_minutes,
                 "max-seq-len": self.max_seq_len, "lora.r": self.lora_r, "lora.lora-alpha": self.lora_alpha,
                 "lora.top-layers": self.lora_top_layers,
                 "learning-rate": self.learning_rate, "gradient-accumulation-steps": self.gradient_accumulation_steps,

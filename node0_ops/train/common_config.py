@@ -38,6 +38,10 @@ class TrainConfigBase:
             the ``A`` matrices at ``learning_rate`` (1 = plain LoRA; the paper uses 16 with a lower base lr).
         gradient_accumulation_steps: micro-batches (packed rows / pairs) per optimizer step.
         max_steps: optimizer steps to run; -1 means ``num_epochs`` passes over the data.
+        max_minutes: wall-clock training budget in minutes (0 = none). After a few timed steps
+            the run fixes its length to the steps that fit (never more than ``max_steps`` or the
+            epochs), and the LR schedule warms up and decays over that length: the same command
+            trains longer on a faster machine (AMX CPU, GPU) and still ends on a decayed LR.
         num_epochs: passes over the training data when ``max_steps`` is -1.
         max_seq_len: tokens per packed row (SFT) or per prompt+response (DPO).
         seed: seeds python, numpy and torch (LoRA init, shuffling, dropout).
@@ -73,6 +77,7 @@ class TrainConfigBase:
     lora_plus_ratio: float = 1.0
     gradient_accumulation_steps: int = 4
     max_steps: int = -1
+    max_minutes: float = 0.0
     num_epochs: int = 1
     max_seq_len: int = 512
     seed: int = 42
@@ -114,6 +119,8 @@ class TrainConfigBase:
             raise ValueError(f"max_grad_norm={self.max_grad_norm!r} must be >= 0 (0 disables clipping)")
         if self.gradient_accumulation_steps < 1:
             raise ValueError(f"gradient_accumulation_steps={self.gradient_accumulation_steps!r} must be >= 1")
+        if not isinstance(self.max_minutes, (int, float)) or self.max_minutes < 0:
+            raise ValueError(f"max_minutes={self.max_minutes!r} must be a number >= 0 (0 = no time budget); e.g. 10")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"max_steps={self.max_steps!r} must be a positive step count, or -1 to use num_epochs")
         if self.max_steps == -1 and self.num_epochs < 1:

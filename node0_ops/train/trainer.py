@@ -156,22 +156,48 @@ class SFTObjective:
         return None
 
 
-def lr_lambda(cfg, total_steps: int) -> Callable[[int], float]:
+def lr_lambda(cfg, total_steps: "int | Callable[[], int]") -> Callable[[int], float]:
     """LR multiplier per step: linear warmup then cosine/linear decay to ``min_lr_ratio``
-    (the formulas of transformers' ``get_cosine_schedule_with_warmup`` / linear schedule)."""
-    warm = cfg.warmup_steps if cfg.warmup_steps is not None else int(math.ceil(cfg.warmup_ratio * total_steps))
+    (the formulas of transformers' ``get_cosine_schedule_with_warmup`` / linear schedule).
+
+    ``total_steps`` may be a callable: a time-budgeted run (``max_minutes``) fixes its length
+    after a few measured steps, and the schedule follows."""
     floor = cfg.min_lr_ratio
 
     def f(step: int) -> float:
+        total = total_steps() if callable(total_steps) else total_steps
+        warm = cfg.warmup_steps if cfg.warmup_steps is not None else int(math.ceil(cfg.warmup_ratio * total))
         if step < warm:
             return step / max(1, warm)
         if cfg.lr_scheduler == "constant":
             return 1.0
-        progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+        progress = min(1.0, (step - warm) / max(1, total - warm))
         decay = 0.5 * (1.0 + math.cos(math.pi * progress)) if cfg.lr_scheduler == "cosine" else 1.0 - progress
         return floor + (1.0 - floor) * decay
 
     return f
+
+
+BUDGET_PROBE_STEPS = 4      # steps timed before a time-budgeted run fixes its length
+
+
+def budget_steps(budget_s: float, step_times: Sequence[float], cap: int) -> int:
+    """Total optimizer steps that fit a wall-clock budget.
+
+    Args:
+        budget_s: the whole run's training budget in seconds.
+        step_times: seconds of the steps run so far (the first one, which pays one-off costs such
+            as oneDNN kernel selection, is left out of the estimate when there are others).
+        cap: the configured maximum (``max_steps`` or the epochs' steps); never exceeded.
+
+    Returns:
+        ``min(cap, steps that fit)``, at least the steps already run.
+    """
+    times = list(step_times[1:] or step_times)
+    per_step = sum(times) / len(times)
+    spent = sum(step_times)
+    fit = len(step_times) + int(max(0.0, budget_s - spent) / per_step) if per_step > 0 else cap
+    return max(len(step_times), min(cap, fit))
 
 
 class Trainer:
@@ -251,7 +277,7 @@ class Trainer:
             opt_state = None
         state = {"step": step, "epoch": epoch, "pos": pos, "plan": plan, "optimizer": opt_state,
                  "scheduler": self.scheduler.state_dict(), "rng": ckpt.rng_state(), "history": self.history,
-                 "shard": self.shard}
+                 "shard": self.shard, "total_steps": self._total}
         return ckpt.save_checkpoint(self.run_dir, step=step, adapter_state=adapter_state(self.model, name),
                                     trainer_state=state, meta=self.checkpoint_meta,
                                     adapter_config=adapter_config_dict(self.model, name),
@@ -293,8 +319,8 @@ class Trainer:
             groups = optimizer_groups(self.model, cfg.learning_rate, getattr(cfg, "lora_plus_ratio", 1.0))
             self.optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
                                                eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay)
-        total = self.total_steps()
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, total))
+        self._total = self.total_steps()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg, lambda: self._total))
         step, epoch, pos, plan = 0, 0, 0, None
         if self._resume is not None:
             st = self._resume
@@ -302,6 +328,7 @@ class Trainer:
                 self.optimizer.load_state_dict(st["optimizer"])
             self.scheduler.load_state_dict(st["scheduler"])
             step, epoch, pos, plan = st["step"], st["epoch"], st["pos"], st["plan"]
+            self._total = int(st.get("total_steps") or self._total)
             ckpt.set_rng_state(st["rng"])
         if plan is None:
             plan = self.objective.plan(self.train_data, epoch, cfg.seed)
@@ -309,7 +336,9 @@ class Trainer:
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
         accum = cfg.gradient_accumulation_steps
         status, last_ckpt = "completed", None
-        while step < total:
+        budget_s = 60.0 * float(getattr(cfg, "max_minutes", 0) or 0)
+        step_times: list[float] = []
+        while step < self._total:
             if pos >= len(plan):
                 epoch, pos = epoch + 1, 0
                 if cfg.max_steps == -1 and epoch >= cfg.num_epochs:
@@ -335,11 +364,14 @@ class Trainer:
             pos += len(group)
             step += 1
             dt = time.perf_counter() - t0
+            step_times.append(dt)
+            if budget_s and len(step_times) == BUDGET_PROBE_STEPS and self._resume is None:
+                self._total = budget_steps(budget_s, step_times, self._total)
             m = StepMetrics(step=step, epoch=epoch, loss=loss_sum / denom, lr=lr, grad_norm=grad_norm,
                             tokens=tokens, tokens_per_s=tokens / dt if dt > 0 else 0.0, step_time_s=dt,
                             peers=self.peers_fn() if self.peers_fn else None, ts=time.time(),
                             extra={k: v / max(len(group), 1) for k, v in extra.items()})
-            if cfg.eval_every and step % cfg.eval_every == 0 and step < total:
+            if cfg.eval_every and step % cfg.eval_every == 0 and step < self._total:
                 ev = self.evaluate()
                 m.val_loss = ev.get("val_loss")
                 m.extra.update({k: v for k, v in ev.items() if k != "val_loss"})
@@ -356,7 +388,7 @@ class Trainer:
                 cancel = self.run_dir is not None and (self.run_dir / ckpt.CANCEL_MARKER).exists()
                 status = "cancelled" if cancel or self.stop.requested == "cancel" else "paused"
                 break
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < self._total:
                 last_ckpt = self.save_checkpoint(step, epoch, pos, plan)
         metrics = self._summary(step)
         if status == "completed":

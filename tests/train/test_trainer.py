@@ -91,3 +91,33 @@ def test_no_trainable_parameter_is_refused(tiny_cfg, chat_rows, tokenizer):
     exs, _ = tokenize_examples(chat_rows, tok, 256)
     with pytest.raises(ValueError, match="no trainable parameter"):
         Trainer(model, tiny_cfg, exs).train()
+
+
+def test_budget_steps_fits_the_measured_step_time_and_never_exceeds_the_cap():
+    from node0_ops.train.trainer import budget_steps
+
+    assert budget_steps(60.0, [5.0, 1.0, 1.0, 1.0], 1000) == 4 + 52     # first step left out of the estimate
+    assert budget_steps(60.0, [1.0, 1.0, 1.0, 1.0], 20) == 20           # capped by max_steps
+    assert budget_steps(1.0, [1.0, 1.0, 1.0, 1.0], 1000) == 4           # budget already spent: stop now
+
+
+def test_time_budget_shortens_the_run_and_the_schedule_still_decays(tiny_cfg, chat_rows, tokenizer):
+    from node0_ops.train.trainer import BUDGET_PROBE_STEPS
+
+    cfg = tiny_cfg.__class__(**{**tiny_cfg.__dict__, "max_steps": 40, "max_minutes": 1e-6, "warmup_steps": 0,
+                                "checkpoint_every": 0})
+    pm, exs = setup(cfg, chat_rows, tokenizer)
+    tr = Trainer(pm, cfg, exs)
+    out = tr.train()
+    assert out.step == BUDGET_PROBE_STEPS < cfg.max_steps
+    assert out.history[0]["lr"] == cfg.learning_rate
+    assert tr.scheduler.lr_lambdas[0](out.step) < 0.01          # the schedule now ends at the fitted length
+
+
+def test_max_minutes_is_validated():
+    import pytest
+
+    from node0_ops.train.sft_config import SFTConfig
+
+    with pytest.raises(ValueError, match="max_minutes"):
+        SFTConfig(max_minutes=-1)

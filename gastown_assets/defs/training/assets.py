@@ -55,9 +55,11 @@ def _slice_rows(corpus_path: str) -> tuple[list[dict], list[dict]]:
 def _result_metadata(res, version: str) -> dict:
     md = {"run_id": res.run_id, "corpus_version": version, "adapter_dir": dg.MetadataValue.path(res.adapter_dir),
           "metrics": dg.MetadataValue.json(res.metrics)}
-    for key in ("train_loss", "val_loss", "tokens_per_s", "val_loss_before"):
+    for key in ("train_loss", "val_loss", "tokens_per_s", "val_loss_before", "train_seconds"):
         if isinstance(res.metrics.get(key), (int, float)):
             md[key] = float(res.metrics[key])
+    if isinstance(res.metrics.get("steps"), int):
+        md["steps"] = res.metrics["steps"]
     if res.loss_curve_png and Path(res.loss_curve_png).exists():
         b64 = base64.b64encode(Path(res.loss_curve_png).read_bytes()).decode()
         md["loss_curve"] = dg.MetadataValue.md(f"![loss curve](data:image/png;base64,{b64})")

@@ -169,7 +169,7 @@ def _zombie(rule, c):
             f"ZOMBIE  {c.rig}/polecats/{c.cat}  state=idle  session={c.prefix}-{c.cat} (dead)  hook=none  last_activity={_age(idle)} ago\n"
             f"1 zombie candidate (dry run, nothing killed)")
     out.append(Case("clear-hit", "hit", [scan, has_session(f"{c.prefix}-{c.cat}", False)],
-                    f"{c.cat} in {c.rig} has a dead session {c.prefix}-{c.cat}, no hook and no activity for {_age(idle)}: a zombie.",
+                    f"tmux has-session {c.prefix}-{c.cat} exits 1 (dead), {c.cat} has no hook and no activity for {_age(idle)}: a zombie.",
                     f"{c.rig}/polecats/{c.cat}", None,
                     f'gt warrant file {c.rig}/polecats/{c.cat} --reason "Zombie detected: no session, no hook, idle {_age(idle)}"'
                     if rule.actions["hit"] == "file-warrant" else f'gt nudge {c.rig}/witness "zombie: {c.cat}"',
@@ -183,16 +183,16 @@ def _zombie(rule, c):
         scan_b = ("gt deacon zombie-scan --dry-run", f"[dry-run] scanning rig {c.rig}\nno zombies found")
         out.append(Case("below-threshold", "general:continue",
                         [scan_b, polecat_list(c, [(c.cat, "idle", "-", below)]), has_session(f"{c.prefix}-{c.cat}", False)],
-                        f"{c.cat}'s session is gone but it was active {_age(below)} ago vs the {int(thr)}m zombie age: too recent, check again next cycle.",
+                        f"{c.cat}'s session is gone but it was active {_age(below)} ago ({_age(below)} < {int(thr)}m zombie age): too recent, check again next cycle.",
                         f"{c.rig}/polecats/{c.cat}", cites=[c.cat]))
     out.append(Case("conflicting-signals", "general:escalate",
                     [scan, has_session(f"{c.prefix}-{c.cat}", True), peek(c, c.cat, "active")],
-                    f"zombie-scan calls {c.cat} dead but tmux has {c.prefix}-{c.cat} alive with fresh output; the signals disagree, so escalate.",
+                    f"tmux has-session {c.prefix}-{c.cat} exits 0 (alive) and its pane shows fresh output, yet zombie-scan calls {c.cat} dead; the signals disagree, so escalate.",
                     f"{c.rig}/polecats/{c.cat}", cites=[c.cat]))
     out.append(Case("dirty-worktree", "general:continue",
                     [polecat_list(c, [(c.cat, "working", c.bead, idle)]), has_session(f"{c.prefix}-{c.cat}", False),
                      bd_show(c, c.bead, "hooked", f"{c.rig}/polecats/{c.cat}", idle)],
-                    f"{c.cat} still has {c.bead} hooked, so it is not a zombie by the criteria (no hooked work); leave it to the witness.",
+                    f"{c.cat} still has {c.bead} hooked (a zombie has no hooked work), so it is not a zombie; leave it to the witness.",
                     f"{c.rig}/polecats/{c.cat}", c.bead, cites=[c.cat, c.bead]))
     return out
 
@@ -207,13 +207,13 @@ def _idle(rule, c):
     out.append(Case("above-threshold" if thr else "clear-hit", "hit",
                     [polecat_list(c, rows), peek(c, c.cat, "idle")],
                     f"{c.cat} has {c.bead} hooked and an idle prompt for {_age(mid)}"
-                    + (f" vs the {int(thr)}m idle limit: past it, nudge." if thr else "; nudge it."),
+                    + (f" ({_age(mid)} > {int(thr)}m idle limit): nudge it." if thr else "; nudge it."),
                     f"{c.rig}/polecats/{c.cat}", c.bead,
                     f'gt nudge {c.rig}/polecats/{c.cat} "Your hook has {c.bead}. Continue from your current step."', [c.cat]))
     below = c.rng.uniform(1, (thr or 10) * 0.6)
     out.append(Case("below-threshold", "general:continue",
                     [polecat_list(c, [(c.cat, "working", c.bead, below)]), peek(c, c.cat, "idle")],
-                    f"{c.cat} has been quiet {_age(below)}" + (f" vs the {int(thr)}m idle limit: under it" if thr else "")
+                    f"{c.cat} has been quiet {_age(below)}" + (f" ({_age(below)} < {int(thr)}m idle limit)" if thr else "")
                     + "; agents pause on legitimate work, so leave it.", f"{c.rig}/polecats/{c.cat}", c.bead, cites=[c.cat]))
     out.append(Case("nothing-wrong", "general:continue",
                     [polecat_list(c, [(n, "working", c.new_bead(), c.rng.uniform(0, 3)) for n in [c.cat] + c.others[:2]]),
@@ -292,10 +292,10 @@ def _refinery_stall(rule, c):
         return (f"gt mq list --rig {c.rig}", f"ID        BRANCH                        WORKER   STATUS  AGE\n"
                                             f"{mr:<9} polecat/{c.cat}/{c.bead}@{c.hid(6)} {c.cat:<8} ready   {_age(age)}")
     ref = (f"gt refinery status {c.rig}", f"Refinery {c.rig}: running (session {c.prefix}-refinery), last merge {_age(above)} ago")
-    out = [Case("above-threshold", "hit", [mq(above), ref], f"MR {mr} has waited {_age(above)} vs the {_age(thr)} limit: over it, nudge the refinery.",
+    out = [Case("above-threshold", "hit", [mq(above), ref], f"MR {mr} has waited {_age(above)} ({_age(above)} > {_age(thr)} limit): nudge the refinery.",
                 f"{c.rig}/refinery", mr, f'gt nudge {c.rig}/refinery "MR {mr} waiting {_age(above)}"', [mr]),
            Case("below-threshold", "general:continue", [mq(below), ref],
-                f"the oldest MR {mr} has waited {_age(below)} vs the {_age(thr)} limit: under it, the queue is moving.", cites=[mr]),
+                f"the oldest MR {mr} has waited {_age(below)} ({_age(below)} < {_age(thr)} limit): the queue is moving.", cites=[mr]),
            Case("nothing-wrong", "general:continue", [(f"gt mq list --rig {c.rig}", "No merge requests in queue."), ref],
                 f"the {c.rig} merge queue is empty; nothing waits on the refinery.", cites=[c.rig])]
     if "gone" in rule.actions:
@@ -315,11 +315,11 @@ def _deacon_down(rule, c):
                                        "very_stale": age >= thr * 6}
         return ("gt deacon status --json", json.dumps({"running": running, "session": "hq-deacon", "heartbeat": hb}, indent=2))
     out = [Case("above-threshold", "hit", [st(False, above)],
-                f"hq-deacon is not running, heartbeat {_age(above)} old vs the {int(thr)}m limit: stale, the deacon is down; alert the mayor.",
+                f"hq-deacon is not running, heartbeat {_age(above)} old ({_age(above)} > {int(thr)}m): stale, the deacon is down; alert the mayor.",
                 "mayor/", command='gt mail send mayor/ -s "ALERT: Deacon session hq-deacon is down"', cites=["hq-deacon"])]
     if "fresh" in rule.actions:
         out.append(Case("below-threshold", "fresh", [st(False, below)],
-                        f"hq-deacon is down but its heartbeat is {_age(below)} old vs the {int(thr)}m limit: fresh, the daemon is restarting it; do not alert.",
+                        f"hq-deacon is down but its heartbeat is {_age(below)} old ({_age(below)} < {int(thr)}m): fresh, the daemon is restarting it; do not alert.",
                         cites=["hq-deacon"]))
     if "alive" in rule.actions:
         out.append(Case("nothing-wrong", "alive", [st(True, c.rng.uniform(0.2, 2))], "gt deacon status says hq-deacon is running; no action.",
@@ -346,10 +346,10 @@ def _health(rule, c):
                 cites=[c.rig])]
     if "stuck" in rule.actions:
         out.append(Case("above-threshold", "stuck", [rs("running", "running", above)],
-                        f"the {c.rig} refinery has held MR {c.bead} for {_age(above)} vs the {int(thr)}m limit: stuck, nudge it first.",
+                        f"the {c.rig} refinery has held MR {c.bead} for {_age(above)} ({_age(above)} > {int(thr)}m limit): stuck, nudge it first.",
                         f"{c.rig}/refinery", c.bead, cites=[c.bead]))
         out.append(Case("below-threshold", "general:continue", [rs("running", "running", below)],
-                        f"the {c.rig} refinery has held {c.bead} for {_age(below)} vs the {int(thr)}m limit: under it, not stuck yet.", cites=[c.bead]))
+                        f"the {c.rig} refinery has held {c.bead} for {_age(below)} ({_age(below)} < {int(thr)}m limit): not stuck yet.", cites=[c.bead]))
     if "stuck-again" in rule.actions:
         out.append(Case("second-strike", "stuck-again",
                         [rs("running", "running", above * 1.5), ("gt feed --since 2h --plain | grep nudge",
@@ -404,12 +404,14 @@ def _dog_row(rule, row, val, c):
     timeout = rule.threshold or 10
     dog = c.rng.choice(DOGS)
     mult = val if val is not None else 1.0
+    if row.lo is None and mult <= 1.0:      # "< 2x timeout" means over the timeout but under twice it
+        mult = round(c.rng.uniform(1.1, 1.9), 1)
     dur = timeout * mult
     st = {"name": dog, "state": "working", "current_work": f"plugin:{c.rng.choice(['rebuild-gt', 'dolt-backup', 'jsonl'])}",
           "work_started_at": c.ts(dur)}
     ev = [("gt dog list --json", json.dumps([{"name": dog, "state": "working"}] + [{"name": d, "state": "idle"} for d in DOGS[:2] if d != dog])),
           (f"gt dog status {dog} --json", json.dumps(st, indent=2)), ("date -u +%FT%TZ", c.now.strftime("%Y-%m-%dT%H:%M:%SZ"))]
-    return ev, f"dog {dog} started {st['current_work']} at {st['work_started_at'][11:16]}, now {c.now.strftime('%H:%M')}: {_age(dur)}, {mult:.1f}x its {int(timeout)}m timeout.", f"deacon/dogs/{dog}", None, [dog]
+    return ev, f"dog {dog} started {st['current_work']} at {st['work_started_at'][11:16]}, now {c.now.strftime('%H:%M')}: {_age(dur)}, {mult:.1f}x its {int(timeout)}m timeout (band {row.cells[0].strip()}).", f"deacon/dogs/{dog}", None, [dog]
 
 
 def _cycles_row(rule, row, val, c):
@@ -417,10 +419,25 @@ def _cycles_row(rule, row, val, c):
     n = max(1, n)
     ev = [(f"gt witness status {c.rig}", f"Witness {c.rig}: running=false  session={c.prefix}-witness (missing)  last_heartbeat={c.ts(n * 7)}"),
           ("cat deacon/state.json | jq .health_state", json.dumps({c.rig: {"witness": {"unresponsive_cycles": n, "last_seen_healthy": c.ts(n * 7)}}}))]
-    return ev, f"the {c.rig} witness has been unresponsive for {n} patrol cycle{'s' if n > 1 else ''}.", f"{c.rig}/witness", None, [c.rig]
+    return ev, f"the {c.rig} witness has been unresponsive for {n} patrol cycle{'s' if n > 1 else ''} (band {row.cells[0].strip()}).", f"{c.rig}/witness", None, [c.rig]
 
 
 _RENDER_ROW = {"boot-table": _boot_row, "dog-timeout": _dog_row, "health-cycles": _cycles_row}
+
+
+def _dog_cases(rule, c):
+    """The timeout table's rows plus a dog still inside its timeout (not stuck: no action)."""
+    out = _table_cases(rule, c)
+    timeout = rule.threshold or 10
+    dog, mult = c.rng.choice(DOGS), round(c.rng.uniform(0.2, 0.9), 1)
+    st = {"name": dog, "state": "working", "current_work": f"plugin:{c.rng.choice(['rebuild-gt', 'dolt-backup', 'jsonl'])}",
+          "work_started_at": c.ts(timeout * mult)}
+    ev = [("gt dog list --json", json.dumps([{"name": dog, "state": "working"}])),
+          (f"gt dog status {dog} --json", json.dumps(st, indent=2)), ("date -u +%FT%TZ", c.now.strftime("%Y-%m-%dT%H:%M:%SZ"))]
+    out.append(Case("below-threshold", "general:continue", ev,
+                    f"dog {dog} started {st['current_work']} at {st['work_started_at'][11:16]}, now {c.now.strftime('%H:%M')}: "
+                    f"{_age(timeout * mult)} < its {int(timeout)}m timeout, not stuck.", f"deacon/dogs/{dog}", cites=[dog]))
+    return out
 
 
 def _with_docked(rule, c):
@@ -512,11 +529,11 @@ def _context(rule, c):
     near = round(c.rng.uniform(thr - 4, thr - 1))
     hi = round(c.rng.uniform(thr + 2, 97))
     ctx = lambda p: ("gt context --usage", f"context: {p}% used ({p * 2000:,} / 200,000 tokens)")
-    return [Case("above-threshold", "hit", [ctx(hi)], f"context {hi}% vs the {int(thr)}% handoff limit: over it, so write a handoff and cycle.",
+    return [Case("above-threshold", "hit", [ctx(hi)], f"context {hi}% > {int(thr)}% handoff limit: write a handoff and cycle.",
                  command='gt handoff -m "patrol state: ..."', cites=[f"{hi}%"]),
-            Case("below-threshold", "general:continue", [ctx(near)], f"context {near}% vs the {int(thr)}% handoff limit: still under it, so keep patrolling.",
+            Case("below-threshold", "general:continue", [ctx(near)], f"context {near}% < {int(thr)}% handoff limit: keep patrolling.",
                  cites=[f"{near}%"]),
-            Case("nothing-wrong", "general:continue", [ctx(lo)], f"context {lo}% vs the {int(thr)}% handoff limit: well under it, so loop.", cites=[f"{lo}%"])]
+            Case("nothing-wrong", "general:continue", [ctx(lo)], f"context {lo}% < {int(thr)}% handoff limit: loop.", cites=[f"{lo}%"])]
 
 
 def _export(rule, c):
@@ -548,9 +565,9 @@ def _orphan_db(rule, c):
     names = lambda n: "\n".join(["hq", "gt", "bd"] + [c.rng.choice(["testdb_", "beads_t", "doctest_"]) + c.hid(6) for _ in range(min(n, 6))]
                                 + ([f"... ({n - 6} more)"] if n > 6 else []))
     return [Case("below-threshold", "hit", [("dolt sql -q 'SHOW DATABASES'", names(few))],
-                 f"{few} orphan test databases vs the limit of {thr}: within it, drop them via SQL.", cites=[str(few)]),
+                 f"{few} orphan test databases ({few} <= {thr}): drop them via SQL.", cites=[str(few)]),
             Case("above-threshold", "over", [("dolt sql -q 'SHOW DATABASES'", names(many))],
-                 f"{many} orphan databases vs the limit of {thr}: too many for SQL cleanup, escalate.",
+                 f"{many} orphan databases ({many} > {thr}): too many for SQL cleanup, escalate.",
                  command=f'gt escalate -s HIGH "Dolt: {many} orphan databases detected (too many for SQL cleanup)"', cites=[str(many)]),
             Case("nothing-wrong", "clear", [("dolt sql -q 'SHOW DATABASES'", "hq\ngt\nbd")], "only production databases hq, gt and bd exist; nothing to clean.",
                  cites=["hq"])]
@@ -588,7 +605,7 @@ def _gates(rule, c):
     expired = ("bd gate list --status open --json", json.dumps([{"id": gid, "await_type": "timer", "created_at": c.ts(mins * 2),
                                                                  "timeout": f"{mins}m"}]))
     out = [Case("clear-hit", "hit", [expired, ("date -u +%FT%TZ", c.now.strftime("%Y-%m-%dT%H:%M:%SZ"))],
-                f"timer gate {gid} was created {_age(mins * 2)} ago vs its {mins}m timeout: expired, resolve it.", None, gid, None, [gid]),
+                f"timer gate {gid} was created {_age(mins * 2)} ago ({_age(mins * 2)} > {mins}m timeout): expired, resolve it.", None, gid, None, [gid]),
            Case("nothing-wrong", "clear" if "clear" in rule.actions else "general:continue",
                 [("bd gate list --status open --json", "[]")], "no open timer gates; nothing expired.", cites=["gate"])]
     if "human" in rule.actions:
@@ -604,9 +621,9 @@ def _stale_handoff(rule, c):
     mid = c.hid(5)
     inbox = lambda age: ("gt mail inbox deacon --json", json.dumps([{"id": f"hq-{mid}", "from": "deacon/", "subject": "🤝 HANDOFF: patrol state",
                                                                     "timestamp": c.ts(age)}]))
-    return [Case("above-threshold", "hit", [inbox(above)], f"handoff hq-{mid} is {_age(above)} old vs the {_age(thr)} limit: stale, archive it.",
+    return [Case("above-threshold", "hit", [inbox(above)], f"handoff hq-{mid} is {_age(above)} old ({_age(above)} > {_age(thr)}): stale, archive it.",
                  command=f"gt mail archive hq-{mid}", cites=[f"hq-{mid}"]),
-            Case("below-threshold", "general:continue", [inbox(below)], f"handoff hq-{mid} is {_age(below)} old vs the {_age(thr)} limit: fresh, keep it for the deacon.",
+            Case("below-threshold", "general:continue", [inbox(below)], f"handoff hq-{mid} is {_age(below)} old ({_age(below)} < {_age(thr)}): fresh, keep it for the deacon.",
                  cites=[f"hq-{mid}"])]
 
 
@@ -617,9 +634,9 @@ def _reaper(rule, c):
                                                                             "purge_candidates": c.rng.randint(0, 40), "anomalies": []}))
     over, under = c.rng.randint(thr + 1, thr * 3), c.rng.randint(10, thr - 1)
     return [Case("above-threshold", "hit", [scan(over, c.rng.randint(5, 90))],
-                 f"{db} reports {over} open wisps vs the {thr} alert threshold: over it, escalate.", cites=[db]),
+                 f"{db} reports {over} open wisps ({over} > {thr} alert threshold): escalate.", cites=[db]),
             Case("below-threshold", "general:continue", [scan(under, c.rng.randint(1, 40))],
-                 f"{db} reports {under} open wisps vs the {thr} alert threshold: under it, and there are reap candidates; proceed.",
+                 f"{db} reports {under} open wisps ({under} < {thr} alert threshold) and reap candidates: proceed.",
                  cites=[db]),
             Case("nothing-wrong", "clear", [scan(c.rng.randint(0, 50), 0)], f"no reap candidates in {db}; skip the remaining steps.", cites=[db])]
 
@@ -633,7 +650,7 @@ def _probe(rule, c):
            Case("nothing-wrong", "general:continue", [ok(c.rng.randint(3, 80))], "the probe answered quickly; the server is healthy.", cites=["active_branch"])]
     if "slow" in rule.actions and rule.threshold:
         ms = int(rule.threshold * c.rng.uniform(1.3, 4))
-        out.append(Case("above-threshold", "slow", [ok(ms)], f"the probe took {ms} ms vs the {int(rule.threshold)} ms latency threshold: slow, warn.",
+        out.append(Case("above-threshold", "slow", [ok(ms)], f"the probe took {ms} ms ({ms} > {int(rule.threshold)} ms latency threshold): slow, warn.",
                         cites=[str(ms)]))
     return out
 
@@ -648,7 +665,7 @@ def _checkpoint(rule, c):
 
 
 BUILDERS = {"zombie": _zombie, "idle": _idle, "dead-session": _dead, "refinery-stall": _refinery_stall,
-            "deacon-down": _deacon_down, "health": _health, "boot-table": _table_cases, "dog-timeout": _table_cases,
+            "deacon-down": _deacon_down, "health": _health, "boot-table": _table_cases, "dog-timeout": _dog_cases,
             "health-cycles": _with_docked, "tests": _tests, "rebase-conflict": _conflict, "queue": _queue,
             "context": _context, "export-spike": _export, "orphan-db": _orphan_db, "phantom-db": _phantom,
             "orphan-bead": _orphan_bead, "timer-gate": _gates, "stale-handoff": _stale_handoff, "reaper": _reaper,
