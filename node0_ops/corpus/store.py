@@ -31,9 +31,9 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
 
-def open_db(path) -> LineageDB:
-    """LineageDB with the corpus store tables ensured."""
-    return LineageDB(path, extra_ddl=STORE_DDL)
+def open_db(path, config: dict | None = None) -> LineageDB:
+    """LineageDB with the corpus store tables ensured (``config``: DuckDB connection settings)."""
+    return LineageDB(path, extra_ddl=STORE_DDL, config=config)
 
 
 def save_collection(db: LineageDB, result: CollectResult, *, town_root: str, scope: str = "full") -> dict:

@@ -2,7 +2,8 @@
 
 DuckDB allows a single writing process (environment notes), so every write
 takes an exclusive ``fcntl`` lock on ``<db>.lock`` and keeps the connection
-only for the write itself. Readers retry briefly while a writer holds the file.
+only for the write itself. Reads never take that lock: they open a read-only
+connection and retry briefly while a writer holds the file.
 
 Tables are declared as ``CREATE TABLE IF NOT EXISTS`` DDL; subsystems register
 their own with :meth:`LineageDB.ensure` (corpus tables are built in).
@@ -77,6 +78,9 @@ class LineageDB:
     Args:
         path: database file; parent directories are created.
         extra_ddl: more ``CREATE TABLE IF NOT EXISTS`` statements to ensure.
+        timeout_s: how long a connection waits for another process's connection (seconds).
+        config: DuckDB connection settings (https://duckdb.org/docs/configuration/overview),
+            e.g. the ``connection_config`` of dagster-duckdb's ``DuckDBResource``.
 
     Raises:
         duckdb.IOException: when another process keeps the file locked for longer
@@ -85,10 +89,12 @@ class LineageDB:
 
     _ensured: set[tuple[str, str]] = set()
 
-    def __init__(self, path: str | Path, extra_ddl: Iterable[str] = (), timeout_s: float = 30.0):
+    def __init__(self, path: str | Path, extra_ddl: Iterable[str] = (), timeout_s: float = 30.0,
+                 config: dict | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout_s = timeout_s
+        self.config = dict(config or {})
         self.ensure(CORPUS_DDL)
         self.ensure(extra_ddl)
 
@@ -118,8 +124,12 @@ class LineageDB:
             try:
                 if read_only and not self.path.exists():
                     read_only = False
-                return duckdb.connect(str(self.path), read_only=read_only)
-            except duckdb.IOException:
+                return duckdb.connect(str(self.path), read_only=read_only, config=self.config)
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+                # IOException: another process holds the file; ConnectionException: this process has it
+                # open with the other mode (a write in another thread). Both end when that connection closes.
+                if isinstance(exc, duckdb.ConnectionException) and "different configuration" not in str(exc):
+                    raise
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
@@ -141,13 +151,12 @@ class LineageDB:
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Short read connection (waits for a writer to finish)."""
-        with self._lock():
-            con = self._connect(read_only=False)
-            try:
-                yield con
-            finally:
-                con.close()
+        """Short read-only connection, without the writer lock (waits while a writer holds the file)."""
+        con = self._connect(read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
         """Run a query and return rows as dicts."""
