@@ -9,16 +9,18 @@ An eval event carries ``overall_score``, ``threshold`` and ``model`` (``name@ver
   one (a re-evaluation), the newest earlier version's score (the previous active model).
 
 On a regression the sensor records a ``flagged`` decision; with ``rollback_on_regression``
-it also calls :func:`node0_ops.registry.deploy.rollback` for every scope (town or rig) the
-regressed model is deployed to, and records ``fired`` when one succeeded. A candidate that
-is not deployed is only flagged (the registry's deploy gate keeps it out). When the rollback
-function is missing (the registry package not installed), the decision says what it would
-have rolled back.
+the regressed model's deploys are rolled back (:func:`node0_ops.registry.deploy.rollback` for
+every scope, town or rig, it is deployed to) and ``fired`` is recorded when one succeeded. The
+Dagster sensor does not roll back inside its tick: it records the plan (``requested``) and asks
+for a run of the ``eval_regression_rollback`` job, which calls :func:`execute_rollback`, so the
+rollback shows in run history. A candidate that is not deployed is only flagged (the registry's
+deploy gate keeps it out).
 
 Usage::
 
     ev = EvalEvent(role="polecat", score=0.55, threshold=0.7, model="polecat-v3@3")
     decision = assess_and_act(db, ev, EvalRegressionConfig(rollback_on_regression=True), town_root)
+    decision = assess_and_act(db, ev, cfg, town_root, defer=True)   # plan only: detail["rollback"]["action"] == "requested"
 """
 
 import os
@@ -107,29 +109,47 @@ def assess(db: LineageDB, event: EvalEvent, tolerance: float = 0.0) -> Verdict:
     return Verdict(bool(reasons), reasons, ref, ev)
 
 
-def _rollback(db: LineageDB, event: EvalEvent, verdict: Verdict, town_root: str | os.PathLike | None,
-              enabled: bool) -> dict:
+def _plan(event: EvalEvent, verdict: Verdict, enabled: bool) -> dict:
+    """What a rollback would do: ``{"action": "none", "why"}`` or ``{"model", "scopes"}`` (+ ``why`` when off)."""
     ev = verdict.evaluated
     if ev is None:
         return {"action": "none", "why": f"model {event.model!r} is not a registered NAME@VERSION: nothing to roll back"}
     if ev["status"] != "active" or not ev["deployed_rigs"]:
         return {"action": "none", "why": f"{ev['model']} is {ev['status']} and not deployed: the deploy gate keeps it out"}
-    scopes = ev["deployed_rigs"]
-    plan = {"model": ev["model"], "scopes": scopes}
+    plan = {"model": ev["model"], "scopes": list(ev["deployed_rigs"])}
     if not enabled:
         return {"action": "would_roll_back", **plan, "why": "rollback_on_regression is off"}
+    return plan
+
+
+def execute_rollback(db: LineageDB, role: str, model: str, scopes: list[str], reasons: list[str],
+                     town_root: str | os.PathLike | None) -> dict:
+    """Roll ``role`` back in every scope (``(town)`` or a rig name) where ``model`` is deployed.
+
+    Returns:
+        ``{"action": "rolled_back" | "rollback_failed" | "would_roll_back", "model", "scopes",
+        "done": [{"scope", "restored", "deploy_id"}], "errors": [{"scope", "error"}]}``: one
+        scope failing does not stop the others; a scope where ``model`` is no longer deployed
+        (an earlier run rolled it back) is an error, never a rollback of whatever is there now.
+    """
+    plan = {"model": model, "scopes": list(scopes)}
     try:
         from node0_ops.registry.deploy import rollback
     except ImportError as exc:
         return {"action": "would_roll_back", **plan, "why": f"node0_ops.registry.deploy.rollback unavailable: {exc}"}
     if town_root is None:
         return {"action": "would_roll_back", **plan, "why": "no town root to edit settings in"}
+    ident = parse_model(model)
+    current = next((m for m in _models(db, role) if ident and (m["role"], m["version"]) == ident), None)
+    live = set(current["deployed_rigs"]) if current else set()
     done, errors = [], []
     for scope in scopes:
         rig = None if scope == TOWN_SCOPE else scope
+        if scope not in live:  # rolled back already (a re-run) or redeployed since: never undo another model's deploy
+            errors.append({"scope": scope, "error": f"{model} is no longer deployed in {scope}: nothing to roll back"})
+            continue
         try:
-            res = rollback(db, event.role, town_root=town_root, rig=rig,
-                           reason=f"eval regression: {'; '.join(verdict.reasons)}")
+            res = rollback(db, role, town_root=town_root, rig=rig, reason=f"eval regression: {'; '.join(reasons)}")
             done.append({"scope": scope, "restored": getattr(res, "model", None),
                          "deploy_id": getattr(res, "deploy_id", None)})
         except Exception as exc:  # record and keep going: one scope failing must not hide the others
@@ -138,14 +158,24 @@ def _rollback(db: LineageDB, event: EvalEvent, verdict: Verdict, town_root: str 
 
 
 def assess_and_act(db: LineageDB, event: EvalEvent, config: EvalRegressionConfig,
-                   town_root: str | os.PathLike | None) -> Decision:
-    """Assess one eval event, roll back when configured, and return the decision to record."""
+                   town_root: str | os.PathLike | None, defer: bool = False) -> Decision:
+    """Assess one eval event and return the decision to record.
+
+    With ``config.rollback_on_regression`` a regressed, deployed model is rolled back here, or,
+    with ``defer``, only planned: ``detail["rollback"] = {"action": "requested", "model", "scopes"}``
+    for a caller that runs :func:`execute_rollback` elsewhere (the Dagster rollback job)."""
     verdict = assess(db, event, config.tolerance)
     detail = {"event": asdict(event), "reasons": verdict.reasons, "reference": verdict.reference,
               "evaluated": verdict.evaluated}
     key = f"eval-{event.event_id}" if event.event_id is not None else None
     if not verdict.regressed:
         return Decision(SENSOR, "skipped", [event.role], event.score, [], [], detail, key=key)
-    detail["rollback"] = _rollback(db, event, verdict, town_root, config.rollback_on_regression)
+    plan = _plan(event, verdict, config.rollback_on_regression)
+    if "action" in plan:
+        detail["rollback"] = plan
+    elif defer:
+        detail["rollback"] = {"action": "requested", **plan}
+    else:
+        detail["rollback"] = execute_rollback(db, event.role, plan["model"], plan["scopes"], verdict.reasons, town_root)
     fired = detail["rollback"]["action"] == "rolled_back"
     return Decision(SENSOR, "fired" if fired else "flagged", [event.role], event.score, [], [], detail, key=key)

@@ -44,6 +44,19 @@ def _emit(args, payload, text: str) -> None:
     print(json.dumps(payload, indent=2, ensure_ascii=False, default=str) if args.json else text)
 
 
+def _report(args, action: str, payload: dict) -> None:
+    """Hand a done registry action to the ``on_action`` hook of :func:`main` (the Dagster entry point
+    reports it to the UI); a failing hook only warns: the action itself stands."""
+    hook = getattr(args, "on_action", None)
+    if hook is None:
+        return
+    try:
+        hook(action, payload, args.state)
+    except Exception as exc:  # noqa: BLE001 - reporting never undoes a deploy
+        print(f"gt-model: warning: {action} done, but not reported to the Dagster UI: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+
+
 def _db(args):
     return registry_db(args.state)
 
@@ -188,6 +201,7 @@ def cmd_deploy(args) -> int:
                force=args.force, reason=args.reason, thresholds=args.thresholds, rollout=args.rollout,
                override_rollout=args.override_rollout, adapters=adapters, state=args.state)
     _emit(args, r.to_dict(), _deploy_text(r))
+    _report(args, "deploy", r.to_dict())
     return 0
 
 
@@ -196,6 +210,7 @@ def cmd_rollback(args) -> int:
 
     r = rollback(_db(args), args.role, town_root=_town(args), rig=args.rig, reason=args.reason)
     _emit(args, r.to_dict(), _deploy_text(r))
+    _report(args, "rollback", r.to_dict())
     return 0
 
 
@@ -232,6 +247,7 @@ def cmd_prune(args) -> int:
     lines += [f"  {T.paint('⚠', 'warn')} skipped {s['path']}: {s['why']}" for s in rep["skipped"]]
     lines += ["", f"{verb} {T.human_bytes(rep['freed_bytes'])} ({rep['freed_bytes']} bytes)"]
     _emit(args, rep, "\n".join(lines))
+    _report(args, "prune", rep)
     return 0
 
 
@@ -538,10 +554,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``gt-model``; returns the exit status."""
+def main(argv: list[str] | None = None, on_action=None) -> int:
+    """Entry point of ``gt-model``; returns the exit status.
+
+    ``on_action(action, payload, state)`` is called after each deploy, rollback and prune
+    (``gastown_assets.cli.model`` passes the hook that reports them to Dagster)."""
     args = build_parser().parse_args(argv)
     args.state = state_dir(args.state_dir)
+    args.on_action = on_action
     try:
         return args.fn(args)
     except BrokenPipeError:  # output piped into head & co.

@@ -183,7 +183,8 @@ def test_run_request_mixing_corpus_and_role_assets_resolves_in_the_code_location
     defs = dg.Definitions(
         assets=list(definitions.defs.assets) + ([] if have_intake else intake_assets),
         asset_checks=list(definitions.defs.asset_checks) + ([] if have_intake else intake_checks),
-        sensors=all_sensors, resources={**definitions.build_resources(), **env.resources})
+        jobs=list(definitions.defs.jobs), sensors=all_sensors,
+        resources={**definitions.build_resources(), **env.resources})
     cursor = env.tick(convention_drift_sensor).cursor
     env.append("CLAUDE.md", RULE)
     ctx = dg.build_sensor_context(instance=env.instance, cursor=cursor, definitions=defs, resources=env.resources)

@@ -82,19 +82,49 @@ def test_regressions_are_flagged_and_good_reports_pass(env, registry):
     assert len(list_decisions(db, sensor="eval_regression")) == 3
 
 
-def test_active_model_regression_rolls_back_when_configured(env, registry):
+def test_active_model_regression_rolls_back_in_a_run_when_configured(env, registry):
+    from gastown_assets.defs.models.rollback import eval_regression_rollback
+
     db, (v1, v2), resources = registry
     (env.state / "sensors.yaml").write_text("eval_regression:\n  rollback_on_regression: true\n")
     _report_eval(env, "polecat", 0.6, 0.5, v2)     # re-evaluated active v2 falls below its predecessor v1 (0.9)
-    _tick(env, resources)
-    row = list_decisions(db, sensor="eval_regression")[0]
-    assert row["decision"] == "fired" and row["detail"]["reference"]["model"] == v1
-    assert row["detail"]["rollback"]["action"] == "rolled_back"
+    tick = _tick(env, resources)
+    [decided] = list_decisions(db, sensor="eval_regression")
+    assert decided["decision"] == "flagged" and decided["detail"]["reference"]["model"] == v1
+    assert decided["detail"]["rollback"] == {"action": "requested", "model": v2, "scopes": [RIG]}
+    assert get_model(db, v2)["status"] == "active"          # the tick itself changes nothing
+    [req] = tick.run_requests
+    assert req.run_key.startswith("rollback-eval-") and req.tags["gtft/rollback_of"] == v2
+
+    run = eval_regression_rollback.execute_in_process(run_config=req.run_config, instance=env.instance,
+                                                      resources=resources)
+    assert run.success
+    fired = list_decisions(db, sensor="eval_regression", decision="fired")
+    assert len(fired) == 1 and fired[0]["detail"]["rollback"]["action"] == "rolled_back"
+    assert fired[0]["run_keys"] == [run.run_id]
     assert get_model(db, v1)["status"] == "active" and get_model(db, v2)["status"] == "archived"
     settings = json.loads((env.town / RIG / "settings" / "config.json").read_text())
     assert settings["agents"]["node0-polecat"]["args"][1] == v1
+    [mat] = [r.asset_materialization for r in
+             env.instance.fetch_materializations(dg.AssetKey("role_deployment"), limit=5).records]
+    assert mat.partition == "polecat" and mat.metadata["previous_model"].value == v2
+    assert mat.metadata["model"].value == v1 and "0.600" in mat.metadata["reason"].value
     lines = format_sensor_status(sensor_status(db))
     assert any("polecat" in line and "eval_regression" in line and "fired" in line for line in lines)
+
+    again = eval_regression_rollback.execute_in_process(run_config=req.run_config, instance=env.instance,
+                                                        resources=resources, raise_on_error=False)
+    assert not again.success                                # v2 is no longer deployed there: a clear failure
+    failure = next(e for e in again.all_events if e.is_step_failure).step_failure_data.user_failure_data
+    assert f"rollback of {v2} (polecat) did not happen" in failure.description
+
+
+def test_regression_with_rollback_off_requests_no_run(env, registry):
+    db, (v1, v2), resources = registry
+    _report_eval(env, "polecat", 0.3, 0.5, v2)
+    tick = _tick(env, resources)
+    assert not tick.run_requests
+    assert get_model(db, v2)["status"] == "active"
 
 
 def test_without_rollback_it_records_what_it_would_have_done(env, registry):

@@ -133,7 +133,8 @@ def test_partition_add_and_run_in_one_tick_resolve_in_the_code_location(env):
     defs = dg.Definitions(
         assets=list(definitions.defs.assets) + ([] if have_intake else intake_assets),
         asset_checks=list(definitions.defs.asset_checks) + ([] if have_intake else intake_checks),
-        sensors=all_sensors, resources={**definitions.build_resources(), **env.resources})
+        jobs=list(definitions.defs.jobs), sensors=all_sensors,
+        resources={**definitions.build_resources(), **env.resources})
     env.add(NEW, _new_session_text(env))
     # instance_ref, as the code server passes it: Dagster resolves dynamic partition keys through it
     ctx = dg.build_sensor_context(instance=env.instance, instance_ref=env.instance.get_ref(), definitions=defs,
