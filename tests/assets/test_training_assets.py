@@ -23,9 +23,10 @@ def test_role_adapter_asset_trains_records_lineage_and_bead(corpus_state, monkey
 
     state, town = corpus_state
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no `bd` on PATH: transitions are recorded for replay
-    trainer = TrainerResource(mode="inprocess", max_steps=1, max_seq_len=128, eval_every=0, checkpoint_every=0,
+    trainer = TrainerResource(mode="inprocess", max_steps=2, max_seq_len=128, eval_every=0, checkpoint_every=1,
                               gradient_accumulation_steps=1, lora_r=4, lora_alpha=8)
-    res = dg.materialize([role_adapter], partition_key="deacon", instance=dg.DagsterInstance.ephemeral(),
+    instance = dg.DagsterInstance.ephemeral()
+    res = dg.materialize([role_adapter], partition_key="deacon", instance=instance,
                          resources={"lineage": LineageResource(state_dir=str(state)), "trainer": trainer,
                                     "town": TownResource(root=str(town), state_dir=str(state)),
                                     "scrubber": ScrubberResource()})
@@ -39,6 +40,13 @@ def test_role_adapter_asset_trains_records_lineage_and_bead(corpus_state, monkey
     counts = md["mixture_counts"].value
     assert any(k.startswith("deacon/") for k in counts) and any(k.startswith("core/") for k in counts)
     assert sum(counts.values()) == md["n_train"].value
+    # each kept checkpoint is an observation of the adapter asset: step, train loss, path
+    obs = [r.asset_observation for r in instance.fetch_observations(dg.AssetKey("role_adapter"), limit=10).records]
+    assert md["checkpoints"].value == len(obs) >= 1
+    for o in obs:
+        assert o.partition == "deacon" and o.metadata["run_id"].value == md["run_id"].value
+        assert Path(o.metadata["checkpoint"].value).name == f"step-{o.metadata['step'].value:06d}"
+        assert o.metadata["train_loss"].value > 0
     assert meta["mixture"]["config"] == md["mixture_config"].value and meta["mixture"]["counts"] == counts
     db = registry_db(state)
     run = db.query("select status, role, corpus_version from train_runs where run_id = ?", [md["run_id"].value])[0]

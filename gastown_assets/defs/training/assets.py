@@ -52,6 +52,27 @@ def _slice_rows(corpus_path: str) -> tuple[list[dict], list[dict]]:
         raise dg.Failure(description=f"corpus_path: {exc}") from None
 
 
+def _log_checkpoints(context: dg.AssetExecutionContext, db, res) -> int:
+    """One ``AssetObservation`` of the training asset per checkpoint the run kept (step, train loss at
+    that step, val loss when measured there, path), so checkpoints show in the UI beside the adapter."""
+    from node0_ops.train.checkpoint import list_checkpoints
+
+    ckpts = list_checkpoints(res.run_dir) if res.run_dir else []
+    if not ckpts:
+        return 0
+    rows = db.query("select step, loss, val_loss from train_metrics where run_id = ?", [res.run_id])
+    by_step = {r["step"]: r for r in rows}
+    for ck in ckpts:
+        step = int(ck.name.split("-", 1)[1])
+        md = {"run_id": res.run_id, "step": step, "checkpoint": dg.MetadataValue.path(str(ck))}
+        for key in ("loss", "val_loss"):
+            if isinstance((by_step.get(step) or {}).get(key), float):
+                md["train_loss" if key == "loss" else key] = by_step[step][key]
+        context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=context.partition_key,
+                                              description=f"checkpoint at step {step}", metadata=md))
+    return len(ckpts)
+
+
 def _result_metadata(res, version: str) -> dict:
     md = {"run_id": res.run_id, "corpus_version": version, "adapter_dir": dg.MetadataValue.path(res.adapter_dir),
           "metrics": dg.MetadataValue.json(res.metrics)}
@@ -129,7 +150,8 @@ def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, l
         res = trainer.train("role", _chat_only(train), _chat_only(val), out, db_path=str(db.path),
                             run_meta=run_meta, log=context.log)
         job.phase("train", run_id=res.run_id, train_loss=float(res.metrics.get("train_loss") or 0.0))
-    md = {"role": role, "n_train": len(train), "n_val": len(val), **_result_metadata(res, version),
+    n_ckpt = _log_checkpoints(context, db, res)
+    md = {"role": role, "n_train": len(train), "n_val": len(val), **_result_metadata(res, version), "checkpoints": n_ckpt,
           "job_id": job.job_id, "job_bead": job.bead_id or f"${job.var}"}
     if mixture is not None:
         md["mixture_counts"] = dg.MetadataValue.json(mixture.counts)
@@ -157,8 +179,9 @@ def task_adapter(context: dg.AssetExecutionContext, config: TaskAdapterConfig, l
     res = trainer.train("task", _chat_only(train), _chat_only(val), out, db_path=str(db.path), role_adapter_dir=role_dir,
                         run_meta={"role": config.role, "task": task, "corpus_version": version, "state": str(lineage.state())},
                         log=context.log)
+    n_ckpt = _log_checkpoints(context, db, res)
     return dg.MaterializeResult(metadata={"task": task, "role_adapter": dg.MetadataValue.path(role_dir),
-                                          "n_train": len(train), **_result_metadata(res, version)})
+                                          "n_train": len(train), **_result_metadata(res, version), "checkpoints": n_ckpt})
 
 
 @dg.asset(group_name=GROUP, deps=[role_adapter], partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
@@ -178,4 +201,6 @@ def dpo_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, tra
     out = lineage.artifacts("adapters") / f"dpo-{role}" / f"{version}-{trainer.fingerprint()}"
     res = trainer.train("dpo", pairs(train), pairs(val), out, db_path=str(db.path), role_adapter_dir=role_dir,
                         run_meta={"role": role, "corpus_version": version, "state": str(lineage.state())}, log=context.log)
-    return dg.MaterializeResult(metadata={"role": role, "n_pairs": len(train), **_result_metadata(res, version)})
+    n_ckpt = _log_checkpoints(context, db, res)
+    return dg.MaterializeResult(metadata={"role": role, "n_pairs": len(train), **_result_metadata(res, version),
+                                          "checkpoints": n_ckpt})
