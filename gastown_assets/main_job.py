@@ -1,7 +1,8 @@
 """The main job (`make run`): the whole pipeline on the configured town (default: embedded sample).
 
-    python -m gastown_assets.main_job [--state-dir S] [--town T] [--role deacon] [--base auto] [--max-steps N]
-                                      [--learning-rate LR] [--skip-training] [--no-real-data]
+    python -m gastown_assets.main_job [--state-dir S] [--town T] [--role deacon] [--base auto]
+                                      [--train-minutes 9] [--max-steps N] [--learning-rate LR]
+                                      [--skip-training] [--no-real-data]
 
 corpus -> role adapter -> exported model (safetensors, GGUF, Modelfile) -> eval report (base vs
 candidate) -> registry entry (blocking eval-threshold check) -> deployment into the town settings.
@@ -99,8 +100,10 @@ def main(argv=None) -> int:
     extras = [] if args.no_real_data else real_data_extras()
     if extras:
         print(f"   real Gas Town data added as extra sources: {', '.join(str(e) for e in extras)}")
+    t = time.perf_counter()
     corpus_cli.main(["build", *[a for e in extras for a in ("--extra", str(e))]])
     corpus_cli.main(["stats"])
+    print(f"   done in {time.perf_counter() - t:.0f} s", flush=True)
     if args.skip_training:
         return 0
 
