@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     q = ev.get("quality") or {}
     if q:
         keys = ("patrol", "valid_json", "bead", "conventions", "forbidden", "hit_max_tokens")
-        print(f"   suite {ev.get('suite')} unconstrained: " + "  ".join(
+        print(f"   gate tasks (suite {ev.get('suite')} + corpus test split), unconstrained: " + "  ".join(
             f"{k} {_num(q['base'].get(k))} -> {_num(q['candidate'].get(k))}" for k in keys))
 
     print(f"\n== 5/5 registry entry -> eval gate -> deploy [{role}]", flush=True)
