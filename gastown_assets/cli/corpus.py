@@ -167,16 +167,15 @@ def cmd_export(args) -> int:
 
 
 def cmd_contribute(args) -> int:
-    from node0_ops.corpus.bundle import BundleError
     from node0_ops.corpus.contribute import contribute
-    from node0_ops.corpus.contributor_key import KeyFileError, load_or_create_key
+    from node0_ops.corpus.contributor_key import load_or_create_key
 
     db = _db()
     version = _version(db, args.version)
     try:
         key, key_path, created = load_or_create_key(args.key, state_dir())
         info = contribute(db, args.out, version=version, key=key)
-    except (KeyFileError, BundleError, ValueError) as exc:
+    except ValueError as exc:  # KeyFileError and BundleError included
         sys.exit(str(exc))
     if created:
         print(f"generated contributor key {key_path} (mode 600; it signs your future bundles, keep it)")

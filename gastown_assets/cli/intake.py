@@ -63,7 +63,6 @@ def _spawn_collect(state: Path, town: Path, key: str) -> Path:
 
 def cmd_take(args) -> int:
     """Hook mode: copy, register, add the partition (module docstring)."""
-    from gastown_assets.defs.intake.partitions import session_partitions
     from node0_ops.corpus import store
     from node0_ops.drift.session_hook import intake_dir, register_transcript, take_transcript
 
@@ -72,6 +71,8 @@ def cmd_take(args) -> int:
     copy, check = take_transcript(event, intake_dir(state))
     town = town_root(args.town, state)
     req, registered = register_transcript(store.open_db(lineage_db_path()), copy, town, check)
+    from gastown_assets.defs.intake.partitions import session_partitions  # dagster only after the copy is safe
+
     with _instance() as instance:
         if not instance.has_dynamic_partition(session_partitions.name, req.key):   # also mends a cut-short run
             instance.add_dynamic_partitions(session_partitions.name, [req.key])

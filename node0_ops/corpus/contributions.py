@@ -30,7 +30,6 @@ Usage::
     contributors_of(db, info["corpus_version"])       # [{"contributor_fingerprint": "SHA256:...", ...}]
 """
 
-import datetime as _dt
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -39,10 +38,6 @@ from node0_ops.corpus import store
 from node0_ops.corpus.bundle import BundleError, read_bundle
 from node0_ops.corpus.contribute import EXAMPLE_FIELDS, PAIR_FIELDS, decode_items, scan_items
 from node0_ops.lineage.db import LineageDB, dumps, upsert
-
-
-def _now() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
 
 def _members(db: LineageDB, version: str | None) -> tuple[list, list]:
@@ -153,7 +148,7 @@ def import_bundle(db: LineageDB, path: str | Path, *, into: str | None = None, m
     stats["tokens_total"] = sum(getattr(e, "n_tokens", None) or n_tokens.get(e.example_id) or 0
                                 for e in all_ex.values())
     base_row = db.query("select town_root, source_hashes from corpus_versions where corpus_version = ?", [base]) if base else []
-    now = _now()
+    now = store._now()
     with db.write() as con:
         upsert(con, "examples", store.example_rows(new_ex, now, n_tokens))
         upsert(con, "dpo_pairs", store.pair_rows(new_dp, now))

@@ -28,8 +28,8 @@ script's part (``gastown_assets/cli/intake.py``: node0_ops never imports dagster
 Usage::
 
     event = parse_hook_event(sys.stdin.read())
-    copy = take_transcript(event, intake_dir(state))
-    request, registered = register_transcript(db, copy, town_root)
+    copy, check = take_transcript(event, intake_dir(state))
+    request, registered = register_transcript(db, copy, town_root, check)
 """
 
 import json

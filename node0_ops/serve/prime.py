@@ -49,7 +49,7 @@ from pathlib import Path
 
 from node0_ops.corpus.examples_common import ROLE_DUTIES, role_card
 from node0_ops.corpus.schema import ROLES
-from node0_ops.serve.prime_source import PrimeSource, rigs  # noqa: F401  (rigs: moved there, still importable here)
+from node0_ops.serve.prime_source import PrimeSource
 from node0_ops.serve.tokens import count_tokens
 
 DEFAULT_BUDGET = 2500
@@ -107,16 +107,6 @@ def role_nudge(town_root: "str | os.PathLike | PrimeSource", role: str) -> str |
         return tomllib.loads(path.read_text()).get("nudge")
     except (OSError, tomllib.TOMLDecodeError):
         return None
-
-
-def default_rig(town_root: "str | os.PathLike | PrimeSource", role: str) -> str | None:
-    """Rig used for a rig role (module docstring); None for town roles or a town without rigs."""
-    return PrimeSource.of(town_root).default_rig(role)
-
-
-def directives(town_root: "str | os.PathLike | PrimeSource", role: str, rig: str | None) -> list[Path]:
-    """Existing ``directives/<role>.md`` of the town and of the rig."""
-    return PrimeSource.of(town_root).directives(role, rig)
 
 
 def role_card_text(town_root: "str | os.PathLike | PrimeSource", role: str, rig: str | None = None) -> str:
