@@ -162,6 +162,11 @@ def latest_corpus_version(db: LineageDB) -> str | None:
     return db.scalar("select corpus_version from corpus_versions order by created_at desc limit 1")
 
 
+def current_source_counts(db: LineageDB) -> dict[str, int]:
+    """Source files of the current corpus input by kind (``{"transcript": 12, "formula": 54, ...}``)."""
+    return {r["kind"]: int(r["n"]) for r in db.query("select kind, count(*) as n from current_sources group by kind")}
+
+
 def load_examples(db: LineageDB, version: str, *, role: str | None = None, task: str | None = None,
                   split: str | None = None) -> list[dict]:
     """Example rows (messages decoded) of a corpus version, optionally filtered."""

@@ -3,6 +3,7 @@
 Lifecycle (``gastown-formats.md`` §2.4 ``bd create|update|close``)::
 
     bd create "<title>" -t task -p 2 -l training,node0 -d "<description>" --silent   # prints the id
+    bd dep add <id> <corpus-bead-id>                                                   # when it depends on one
     bd update <id> --status in_progress
     bd update <id> --append-notes "phase: train done, loss=0.41"                      # one per phase
     bd close <id> --reason "registered polecat-v3@3"
@@ -17,6 +18,10 @@ status, ts) and the exact shell commands are printed, the id held in a shell var
 
 :func:`replay` runs the stored commands later, once ``bd`` is available. A failing ``bd`` call
 never fails the training job: it is recorded as not replayed and reported.
+
+A job may depend on another job's bead (``depends_on=<job_id>``; a training job on the
+corpus-collection job of the corpus version it trains on, see :func:`corpus_job`). Its argv holds
+``{bead:<job_id>}``, resolved to that job's bead id when run or replayed (``"$JOB_..."`` offline).
 
 Usage::
 
@@ -43,16 +48,59 @@ from node0_ops.registry.store import now_utc
 log = logging.getLogger(__name__)
 PLACEHOLDER = "{bead_id}"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_OTHER = re.compile(r"^\{bead:(job-[0-9a-f]+)\}$")
+JOB_KINDS = ("corpus", "role", "task", "dpo")
+
+
+def job_var(job_id: str) -> str:
+    """Shell variable that holds ``job_id``'s bead id in printed commands (``JOB_1a2b3c4d``)."""
+    return "JOB_" + job_id[4:12]
+
+
+def other_bead(job_id: str) -> str:
+    """argv placeholder for the bead of another job (resolved when run or replayed)."""
+    return "{bead:" + job_id + "}"
+
+
+def bead_of(db: LineageDB, job_id: str) -> str | None:
+    """The bead id ``bd create`` gave ``job_id`` (None while it only exists as recorded commands)."""
+    return db.scalar("select max(bead_id) from bead_transitions where job_id = ?", [job_id])
 
 
 def shell_line(argv: list[str], var: str) -> str:
-    """Shell text of one command, the bead id as ``"$var"`` (the create line assigns it)."""
-    words = " ".join(f'"${var}"' if a == PLACEHOLDER else shlex.quote(a) for a in argv)
+    """Shell text of one command, the bead id as ``"$var"`` (the create line assigns it); another
+    job's unresolved bead as that job's variable."""
+    def word(a: str) -> str:
+        if a == PLACEHOLDER:
+            return f'"${var}"'
+        other = _OTHER.match(a)
+        return f'"${job_var(other.group(1))}"' if other else shlex.quote(a)
+    words = " ".join(word(a) for a in argv)
     return f"{var}=$({words})" if argv[1:2] == ["create"] else words
 
 
+def _stored_word(db: LineageDB, a: str, bead_id: str | None) -> str:
+    """``a`` with a bead id filled in where it is known, else the placeholder kept for replay."""
+    if a == PLACEHOLDER:
+        return bead_id or a
+    other = _OTHER.match(a)
+    return (bead_of(db, other.group(1)) or a) if other else a
+
+
+def _resolve(db: LineageDB, argv: list[str], bead_id: str | None) -> list[str] | None:
+    """argv with this job's and other jobs' bead ids filled in; None when one is not known yet."""
+    out = []
+    for a in argv:
+        other = _OTHER.match(a)
+        val = bead_id if a == PLACEHOLDER else (bead_of(db, other.group(1)) if other else a)
+        if val is None:
+            return None
+        out.append(val)
+    return out
+
+
 class TrainingJob:
-    """One training job tracked as a bead.
+    """One job (a corpus collection or a role, task or DPO training) tracked as a bead.
 
     Args:
         db: lineage DB (``bead_transitions`` lives there).
@@ -62,6 +110,8 @@ class TrainingJob:
         echo: where offline commands are printed (default ``print``).
         keep_open: leaving the ``with`` block without an error does not close the bead (the job
             goes on in later stages: export, eval, registry; :meth:`resume` picks it up there).
+        kind / subject: what the job is (one of ``JOB_KINDS``) and of what (stored in ``bead_jobs``).
+        depends_on: job id whose bead this bead depends on (``bd dep add <id> <that id>`` after create).
 
     Attributes:
         job_id: ``job-<hex>``.  bead_id: the id ``bd create`` printed (None offline).
@@ -70,18 +120,22 @@ class TrainingJob:
 
     def __init__(self, db: LineageDB, title: str, *, description: str = "", labels: tuple[str, ...] = ("training", "node0"),
                  priority: int = 2, issue_type: str = "task", bd: str | None = "auto", cwd: str | Path | None = None,
-                 echo: Callable[[str], None] = print, keep_open: bool = False):
+                 echo: Callable[[str], None] = print, keep_open: bool = False, kind: str = "role",
+                 subject: str | None = None, depends_on: str | None = None):
         if not title.strip():
             raise ValueError("TrainingJob title is empty; give the bead a title such as 'Train polecat role model'")
         if not 0 <= int(priority) <= 4:
             raise ValueError(f"priority={priority}: bd priorities are 0 (critical) to 4 (backlog)")
+        if kind not in JOB_KINDS:
+            raise ValueError(f"kind={kind!r}: a job is one of {', '.join(JOB_KINDS)}")
+        self.kind, self.subject, self.depends_on = kind, subject or title, depends_on
         self.db, self.title, self.description = db, title, description
         self.labels, self.priority, self.issue_type = tuple(labels), int(priority), issue_type
         self.bd = shutil.which("bd") if bd == "auto" else bd
         self.cwd = str(cwd) if cwd else None
         self.echo = echo
         self.job_id = f"job-{uuid.uuid4().hex[:10]}"
-        self.var = "JOB_" + self.job_id[4:12]
+        self.var = job_var(self.job_id)
         self.bead_id: str | None = None
         self.status = "new"
         self.seq = 0
@@ -103,7 +157,7 @@ class TrainingJob:
             raise KeyError(f"training job {job_id} has no recorded bead transitions")
         create = rows[0]["argv"]
         job = cls(db, create[2] if len(create) > 2 else job_id, bd=bd, cwd=cwd, echo=echo)
-        job.job_id, job.var = job_id, "JOB_" + job_id[4:12]
+        job.job_id, job.var = job_id, job_var(job_id)
         job.bead_id = next((r["bead_id"] for r in reversed(rows) if r["bead_id"]), None)
         job.seq, job.status = max(r["seq"] for r in rows), rows[-1]["status"]
         if job.bead_id is None:
@@ -118,8 +172,9 @@ class TrainingJob:
     def _run(self, argv: list[str], status: str) -> str | None:
         out = None
         ran = False
-        if self.online:
-            real = [self.bd] + [self.bead_id if a == PLACEHOLDER else a for a in argv[1:]]
+        resolved = _resolve(self.db, argv, self.bead_id) if self.online else None
+        if resolved is not None:
+            real = [self.bd] + resolved[1:]
             try:
                 proc = subprocess.run(real, cwd=self.cwd, capture_output=True, text=True, timeout=60)
                 if proc.returncode != 0:
@@ -131,7 +186,7 @@ class TrainingJob:
                 log.warning(msg)
                 self.errors.append(msg)
         self.seq += 1
-        stored = [self.bead_id if (a == PLACEHOLDER and self.bead_id) else a for a in argv]
+        stored = [_stored_word(self.db, a, self.bead_id) for a in argv]
         line = shell_line(stored, self.var)
         self.commands.append(line)
         self.status = status
@@ -147,7 +202,8 @@ class TrainingJob:
         return out
 
     def start(self) -> str:
-        """``bd create`` + ``bd update --status in_progress``; returns the bead id (or ``$JOB_...``)."""
+        """``bd create`` (+ ``bd dep add`` when it depends on a job) + ``bd update --status in_progress``;
+        returns the bead id (or ``$JOB_...``)."""
         argv = ["bd", "create", self.title, "-t", self.issue_type, "-p", str(self.priority)]
         if self.labels:
             argv += ["-l", ",".join(self.labels)]
@@ -164,6 +220,11 @@ class TrainingJob:
             else:
                 self.errors.append(f"bd create printed no id ({out[:80]!r}); continuing offline")
                 self.bd = None
+        with self.db.write() as con:
+            upsert(con, "bead_jobs", [{"job_id": self.job_id, "kind": self.kind, "subject": self.subject,
+                                       "depends_on": self.depends_on, "created_at": now_utc()}])
+        if self.depends_on:
+            self._run(["bd", "dep", "add", PLACEHOLDER, other_bead(self.depends_on)], "open")
         self._run(["bd", "update", PLACEHOLDER, "--status", "in_progress"], "in_progress")
         return self.bead_id or f"${self.var}"
 
@@ -196,14 +257,39 @@ class TrainingJob:
             self.close("done")
 
 
+def find_job(db: LineageDB, kind: str, subject: str) -> str | None:
+    """Job id of the newest ``kind`` job on ``subject`` (from ``bead_jobs``), None when there is none."""
+    return db.scalar("select job_id from bead_jobs where kind = ? and subject = ? order by created_at desc limit 1",
+                     [kind, subject])
+
+
+def corpus_job(db: LineageDB, corpus_version: str, *, summary: str, bd: str | None = "auto",
+               cwd: str | Path | None = None, echo: Callable[[str], None] = print) -> tuple[str, bool]:
+    """The corpus-collection job of ``corpus_version``: ``(job_id, created_now)``.
+
+    The first time a version is seen its bead is created (labels ``corpus,node0``, description
+    ``summary``: examples, pairs, source sessions) and closed as built; training jobs on that
+    version depend on it. A version seen again (nothing changed upstream) reuses its job.
+    """
+    found = find_job(db, "corpus", corpus_version)
+    if found:
+        return found, False
+    job = TrainingJob(db, f"Collect corpus {corpus_version}", description=summary, labels=("corpus", "node0"),
+                      kind="corpus", subject=corpus_version, bd=bd, cwd=cwd, echo=echo)
+    job.start()
+    job.close(f"corpus {corpus_version} built: {summary}"[:400])
+    return job.job_id, True
+
+
 def transitions(db: LineageDB, job_id: str | None = None, *, pending_only: bool = False) -> list[dict]:
-    """``bead_transitions`` rows (argv decoded), by job then seq."""
-    sql, params = "select * from bead_transitions where 1=1", []
+    """``bead_transitions`` rows (argv decoded) with their job's ``kind``, by time then job then seq."""
+    sql = "select t.*, j.kind from bead_transitions t left join bead_jobs j on j.job_id = t.job_id where 1=1"
+    params: list = []
     if job_id:
-        sql, params = sql + " and job_id = ?", [job_id]
+        sql, params = sql + " and t.job_id = ?", [job_id]
     if pending_only:
-        sql += " and not coalesce(replayed, false)"
-    rows = db.query(sql + " order by ts, job_id, seq", params)
+        sql += " and not coalesce(t.replayed, false)"
+    rows = db.query(sql + " order by t.ts, t.job_id, t.seq", params)
     for r in rows:
         r["argv"] = json.loads(r["argv"])
     return rows
@@ -229,14 +315,18 @@ def replay(db: LineageDB, *, bd: str | None = None, cwd: str | Path | None = Non
     for row in transitions(db, pending_only=True):
         by_job.setdefault(row["job_id"], []).append(row)
     for job_id, rows in by_job.items():
-        known = db.scalar("select max(bead_id) from bead_transitions where job_id = ?", [job_id])
+        known = bead_of(db, job_id)
         ran, error = 0, None
         for row in rows:
             argv = row["argv"]
             if argv[1:2] != ["create"] and not known:
                 error = "no bead id: the create step never ran"
                 break
-            real = [bd] + [known if a == PLACEHOLDER else a for a in argv[1:]]
+            filled = _resolve(db, argv, known)
+            if filled is None:
+                error = f"{shell_line(argv, job_var(job_id))}: the bead it depends on was never created"
+                break
+            real = [bd] + filled[1:]
             proc = subprocess.run(real, cwd=str(cwd) if cwd else None, capture_output=True, text=True, timeout=60)
             if proc.returncode != 0:
                 error = f"{shlex.join(real)}: exit {proc.returncode}: {proc.stderr.strip()[:200]}"

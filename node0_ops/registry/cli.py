@@ -17,7 +17,7 @@
     serve-api [--host 127.0.0.1 --port N]    read-only JSON API (GET /models, /models/NAME, /adapters)
     formulas install [--town T] [--force] | formulas list | formulas validate [PATH ...]
     formulas run NAME --var role=polecat [--dry-run]   (step commands against this town/state)
-    jobs [--pending] [--replay]              training-job bead transitions recorded without bd
+    jobs [--pending] [--replay]              job beads (corpus, role/task/DPO training): commands, replay
     hooks install|uninstall|status [--settings FILE ...] [--collect]
                                              node0-intake as the town's Claude Code SessionEnd hook
 
@@ -402,7 +402,7 @@ def _run_formula(args) -> int:
 
 
 def cmd_jobs(args) -> int:
-    from node0_ops.registry.beads import replay, shell_line, transitions
+    from node0_ops.registry.beads import job_var, replay, shell_line, transitions
 
     db = _db(args)
     if args.replay:
@@ -412,9 +412,10 @@ def cmd_jobs(args) -> int:
             + (f" ({r['error']})" if r["error"] else "") for r in res) or "Nothing to replay.")
         return 1 if any(r["error"] for r in res) else 0
     rows = transitions(db, pending_only=args.pending)
-    text = T.table(["JOB", "SEQ", "STATUS", "BD", "COMMAND"], [
-        [r["job_id"], r["seq"], r["status"], "sent" if r["replayed"] else "pending",
-         shell_line(r["argv"], "JOB_" + r["job_id"][4:12])] for r in rows], title="Training-job beads") if rows else "No training-job transitions recorded."
+    text = T.table(["JOB", "KIND", "SEQ", "STATUS", "BD", "COMMAND"], [
+        [r["job_id"], r["kind"] or "-", r["seq"], r["status"], "sent" if r["replayed"] else "pending",
+         shell_line(r["argv"], job_var(r["job_id"]))] for r in rows],
+        title="Job beads (corpus collection, role/task/DPO training)") if rows else "No job bead transitions recorded."
     _emit(args, {"transitions": rows}, text)
     return 0
 
@@ -547,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--settings", action="append", default=[], metavar="FILE",
                    help="Claude Code settings file (repeatable; default: the town's .claude/settings.json files)")
     s.add_argument("--collect", action="store_true", help="the hook also starts the session_records run at once")
-    s = add("jobs", cmd_jobs, "training-job bead transitions")
+    s = add("jobs", cmd_jobs, "job beads: corpus collection, role/task/DPO training")
     s.add_argument("--pending", action="store_true")
     s.add_argument("--replay", action="store_true", help="run pending transitions through bd")
     share_flags(sub, _place_flags)  # also after the subcommand (deploy keeps its own --town scope switch)

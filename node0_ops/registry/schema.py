@@ -9,7 +9,10 @@ Tables, registered with :class:`node0_ops.lineage.db.LineageDB` ``extra_ddl``:
 - ``adapters``: PEFT LoRA adapters by ``(name, version)``; ``compatible_models`` lists model names.
 - ``deployments``: every deploy / rollback that rewrote a Gas Town settings file, with the
   entry it replaced (``previous_entry``, ``previous_agent``) so a rollback restores exactly that.
-- ``bead_transitions``: training-job bead lifecycle steps when no ``bd`` binary is on PATH.
+- ``bead_transitions``: every bead lifecycle step of a job (argv, status, id once known, replayed or not).
+- ``bead_jobs``: one row per job: ``kind`` (``corpus``, ``role``, ``task``, ``dpo``), ``subject`` (the
+  corpus version, or ``<kind>:<role/task>:<corpus version>``) and ``depends_on`` (the job whose bead
+  this job's bead depends on: a training job's corpus-collection job).
 
 Usage::
 
@@ -45,6 +48,8 @@ REGISTRY_DDL = [
     """create table if not exists bead_transitions (
         job_id varchar, seq integer, argv varchar, status varchar, ts timestamp, bead_id varchar,
         replayed boolean, primary key (job_id, seq))""",
+    """create table if not exists bead_jobs (
+        job_id varchar primary key, kind varchar, subject varchar, depends_on varchar, created_at timestamp)""",
     """create table if not exists rollout_events (
         event_id varchar primary key, ts timestamp, from_stage integer, to_stage integer, forced boolean,
         reason varchar, who varchar, blockers varchar, rollout_file varchar)""",

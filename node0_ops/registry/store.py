@@ -217,6 +217,14 @@ def get_adapter(db: LineageDB, ref: str) -> dict:
     return _decode_adapter(rows[0])
 
 
+def models_with_adapter(db: LineageDB, path: str | Path) -> list[str]:
+    """Names of registered models whose adapter stack includes the adapter folder ``path``."""
+    folder = str(Path(path).expanduser().resolve())
+    rows = db.query("select distinct m.name from models m join adapters a on list_contains(m.adapters, "
+                    "a.name || '@' || cast(a.version as varchar)) where a.path = ? order by m.name", [folder])
+    return [r["name"] for r in rows]
+
+
 def list_adapters(db: LineageDB, *, task: str | None = None, model: str | None = None) -> list[dict]:
     """All adapter versions (newest first per name), optionally for one task or compatible model."""
     rows = [_decode_adapter(r) for r in db.query("select * from adapters order by name, version desc")]

@@ -96,7 +96,31 @@ def test_planted_secrets_absent_from_examples(built):
     assert db.scalar("select sum(count) from redactions") >= len(planted)
 
 
+def _version_md(result) -> dict:
+    return next(e.materialization.metadata for e in result.get_asset_materialization_events()
+                if e.asset_key == assets.corpus_version.key)
+
+
+def test_corpus_version_gets_one_closed_collection_bead(built):
+    """Issue 13: the corpus-collection bead training beads depend on, created and closed as built."""
+    from node0_ops.registry.beads import find_job, transitions
+    from node0_ops.registry.schema import registry_db
+
+    result, state, _ = built
+    md = _version_md(result)
+    version, job_id = md["corpus_version"].value, md["collection_job_id"].value
+    assert md["collection_bead_created"].value is True
+    db = registry_db(state)
+    assert find_job(db, "corpus", version) == job_id
+    rows = transitions(db, job_id)
+    assert rows[0]["argv"][:3] == ["bd", "create", f"Collect corpus {version}"] and "corpus,node0" in rows[0]["argv"]
+    assert rows[-1]["status"] == "closed" and rows[-1]["argv"][-1].startswith(f"corpus {version} built: ")
+    assert f"{md['n_examples'].value} SFT examples" in rows[-1]["argv"][-1]
+
+
 def test_rebuild_is_idempotent(built):
+    from node0_ops.registry.schema import registry_db
+
     _, state, town = built
     db = store.open_db(state / "lineage.duckdb")
     before = store.latest_corpus_version(db)
@@ -105,6 +129,9 @@ def test_rebuild_is_idempotent(built):
     assert result.success
     assert db.scalar("select count(*) from records") == n_records
     assert store.latest_corpus_version(db) == before
+    # the same version keeps its collection bead: no second bead for an unchanged corpus
+    assert _version_md(result)["collection_bead_created"].value is False
+    assert registry_db(state).scalar("select count(*) from bead_jobs where kind = 'corpus'") == 1
 
 
 def test_role_task_partition_exports_trl_jsonl(built):

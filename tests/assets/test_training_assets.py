@@ -1,4 +1,5 @@
-"""role_adapter materializes through Dagster (1 step, in-process) with lineage and a training-job bead."""
+"""role_adapter, task_adapter and dpo_adapter materialize through Dagster (2 steps, in-process) with
+lineage and a training-job bead that depends on the corpus-collection bead of the version they train on."""
 
 import json
 from pathlib import Path
@@ -12,8 +13,39 @@ from resources.trainer import TrainerResource
 
 @pytest.fixture(scope="module")
 def corpus_state(tmp_path_factory, build_corpus):
-    town, state, _ = build_corpus(tmp_path_factory.mktemp("train-assets"))
+    from node0_ops.registry.beads import corpus_job
+    from node0_ops.registry.schema import registry_db
+
+    town, state, version = build_corpus(tmp_path_factory.mktemp("train-assets"))
+    # what the corpus_version asset does after building a version (tests/assets/test_corpus_assets.py)
+    corpus_job(registry_db(state), version, summary="sample town corpus", bd=None, echo=lambda s: None)
     return state, town
+
+
+def _trainer() -> TrainerResource:
+    return TrainerResource(mode="inprocess", max_steps=2, max_seq_len=128, eval_every=0, checkpoint_every=1,
+                           gradient_accumulation_steps=1, lora_r=4, lora_alpha=8)
+
+
+def _resources(state, town) -> dict:
+    return {"lineage": LineageResource(state_dir=str(state)), "trainer": _trainer(),
+            "town": TownResource(root=str(town), state_dir=str(state)), "scrubber": ScrubberResource()}
+
+
+def _job_argvs(state, job_id: str) -> list[list[str]]:
+    from node0_ops.registry.beads import transitions
+    from node0_ops.registry.schema import registry_db
+
+    return [t["argv"] for t in transitions(registry_db(state), job_id)]
+
+
+def _corpus_job(state) -> str:
+    from node0_ops.corpus.store import latest_corpus_version
+    from node0_ops.registry.beads import find_job
+    from node0_ops.registry.schema import registry_db
+
+    db = registry_db(state)
+    return find_job(db, "corpus", latest_corpus_version(db))
 
 
 def test_role_adapter_asset_trains_records_lineage_and_bead(corpus_state, monkeypatch):
@@ -23,13 +55,8 @@ def test_role_adapter_asset_trains_records_lineage_and_bead(corpus_state, monkey
 
     state, town = corpus_state
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no `bd` on PATH: transitions are recorded for replay
-    trainer = TrainerResource(mode="inprocess", max_steps=2, max_seq_len=128, eval_every=0, checkpoint_every=1,
-                              gradient_accumulation_steps=1, lora_r=4, lora_alpha=8)
     instance = dg.DagsterInstance.ephemeral()
-    res = dg.materialize([role_adapter], partition_key="deacon", instance=instance,
-                         resources={"lineage": LineageResource(state_dir=str(state)), "trainer": trainer,
-                                    "town": TownResource(root=str(town), state_dir=str(state)),
-                                    "scrubber": ScrubberResource()})
+    res = dg.materialize([role_adapter], partition_key="deacon", instance=instance, resources=_resources(state, town))
     assert res.success
     md = res.get_asset_materialization_events()[0].materialization.metadata
     adapter = Path(md["adapter_dir"].value)
@@ -51,13 +78,76 @@ def test_role_adapter_asset_trains_records_lineage_and_bead(corpus_state, monkey
     db = registry_db(state)
     run = db.query("select status, role, corpus_version from train_runs where run_id = ?", [md["run_id"].value])[0]
     assert run == {"status": "completed", "role": "deacon", "corpus_version": meta["corpus_version"]}
-    steps = [t["argv"][:2] for t in transitions(db)]
+    job_id = md["job_id"].value
+    argvs = _job_argvs(state, job_id)
     # the job bead stays open after training: the eval gate closes it (or blocks it) once the model is registered
-    assert steps[0] == ["bd", "create"] and ["bd", "close"] not in steps
-    assert transitions(db)[-1]["status"] == "in_progress" and md["job_id"].value == transitions(db)[0]["job_id"]
-    import shlex
+    assert argvs[0][:2] == ["bd", "create"] and not any(a[:2] == ["bd", "close"] for a in argvs)
+    assert transitions(db, job_id)[-1]["status"] == "in_progress"
+    # it depends on the corpus-collection bead of the version it trained on, and notes every checkpoint
+    assert argvs[1] == ["bd", "dep", "add", "{bead_id}", "{bead:" + _corpus_job(state) + "}"]
+    ckpt_notes = [a[-1] for a in argvs if a[-1].startswith("phase: checkpoint done")]
+    assert len(ckpt_notes) == len(obs) and all("step=" in n and "train_loss=" in n for n in ckpt_notes)
+    _assert_valid_offline(state, job_id)
 
+
+def _assert_valid_offline(state, job_id: str) -> None:
+    """Every recorded command, printed as the shell text an operator replays, passes the bd validator."""
     from node0_ops.evals.command_validator import validate
+    from node0_ops.registry.beads import job_var, shell_line, transitions
+    from node0_ops.registry.schema import registry_db
 
-    create = next(t["argv"] for t in transitions(db) if t["argv"][:2] == ["bd", "create"])
-    assert validate(shlex.join(create)).ok
+    for t in transitions(registry_db(state), job_id):
+        line = shell_line(t["argv"], job_var(job_id))
+        r = validate(line.split("=$(", 1)[1][:-1] if "=$(" in line else line)
+        assert r.ok, (line, r.errors)
+
+
+def _register_role_model(state, role: str) -> str:
+    """Register the newest role adapter of ``role`` as a model (what registry_entry does after the gate)."""
+    from gastown_assets.defs.training.assets import latest_adapter
+    from node0_ops.registry import store as reg
+    from node0_ops.registry.schema import registry_db
+
+    db = registry_db(state)
+    return reg.register_model(db, role, None, [{"path": latest_adapter(db, "role", role=role), "kind": "role"}])
+
+
+@pytest.mark.parametrize("asset_name, partition", [("task_adapter", None), ("dpo_adapter", "deacon")])
+def test_stacked_adapter_is_trained_registered_and_its_bead_closed(corpus_state, monkeypatch, asset_name, partition):
+    """Task and DPO runs are jobs too: bead created (depending on the corpus bead), checkpoint and train
+    notes, then closed with the adapter registry ref, the adapter listed as compatible with the role's model."""
+    from gastown_assets.defs.training import assets
+    from node0_ops.corpus import store
+    from node0_ops.registry import store as reg
+    from node0_ops.registry.schema import registry_db
+
+    state, town = corpus_state
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    instance = dg.DagsterInstance.ephemeral()
+    if not store.load_examples(registry_db(state), store.latest_corpus_version(registry_db(state)), role="deacon"):
+        pytest.fail("sample town corpus has no deacon rows")
+    if assets.latest_adapter(registry_db(state), "role", role="deacon") is None:
+        assert dg.materialize([assets.role_adapter], partition_key="deacon", instance=instance,
+                              resources=_resources(state, town)).success
+    model = _register_role_model(state, "deacon")
+    run_config = None
+    if partition is None:  # the task with the most deacon-compatible training rows
+        db = registry_db(state)
+        partition = db.scalar("select e.task from examples e join corpus_version_members m on m.item_id = e.example_id "
+                              "where m.corpus_version = ? and e.split = 'train' group by e.task order by count(*) desc limit 1",
+                              [store.latest_corpus_version(db)])
+        run_config = {"ops": {"task_adapter": {"config": {"role": "deacon"}}}}
+    res = dg.materialize([getattr(assets, asset_name)], partition_key=partition, instance=instance,
+                         resources=_resources(state, town), run_config=run_config)
+    assert res.success
+    md = res.get_asset_materialization_events()[0].materialization.metadata
+    ref = md["adapter"].value
+    row = reg.get_adapter(registry_db(state), ref)
+    assert row["kind"] == ("task" if asset_name == "task_adapter" else "dpo")
+    assert Path(row["path"]) == Path(md["adapter_dir"].value).resolve()
+    assert reg.model_name("deacon", int(model.split("@")[1])) in row["compatible_models"]
+    argvs = _job_argvs(state, md["job_id"].value)
+    assert argvs[1] == ["bd", "dep", "add", "{bead_id}", "{bead:" + _corpus_job(state) + "}"]
+    assert any(a[-1].startswith("phase: checkpoint done, step=") for a in argvs)
+    assert argvs[-1] == ["bd", "close", "{bead_id}", "--reason", f"registered {ref} (adapter registry)"]
+    _assert_valid_offline(state, md["job_id"].value)

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from node0_ops.evals.command_validator import validate
-from node0_ops.registry.beads import TrainingJob, replay, transitions
+from node0_ops.registry.beads import TrainingJob, corpus_job, find_job, replay, transitions
 
 
 @pytest.fixture
 def fake_bd(tmp_path, monkeypatch):
-    """A ``bd`` executable that logs its argv (JSON lines) and prints a fake id for ``create``.
+    """A ``bd`` executable that logs its argv (JSON lines) and prints a fake id for ``create``
+    (``gt-tr4x9``, then ``gt-tr4x9.1``, ``gt-tr4x9.2`` ...).
 
     ``FAKE_BD_FAIL=<subcommand>`` makes that subcommand exit 1."""
     bindir = tmp_path / "bin"
@@ -29,7 +30,8 @@ def fake_bd(tmp_path, monkeypatch):
         "if os.environ.get('FAKE_BD_FAIL') and args[:1] == [os.environ['FAKE_BD_FAIL']]:\n"
         "    print('Error: database locked', file=sys.stderr); sys.exit(1)\n"
         "if args[:1] == ['create']:\n"
-        "    print('gt-tr4x9')\n")
+        "    n = sum(1 for line in open(os.environ['FAKE_BD_LOG']) if json.loads(line)['argv'][:1] == ['create'])\n"
+        "    print('gt-tr4x9' if n == 1 else f'gt-tr4x9.{n - 1}')\n")
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
     monkeypatch.setenv("FAKE_BD_LOG", str(log))
@@ -135,3 +137,44 @@ def test_bad_job_arguments(db):
         TrainingJob(db, "  ")
     with pytest.raises(ValueError, match="priority=7"):
         TrainingJob(db, "x", priority=7)
+
+
+def test_training_job_depends_on_its_corpus_collection_bead(db, fake_bd, sample_town):
+    cv_job, created = corpus_job(db, "cv-1a2b", summary="120 SFT examples, 9 DPO pairs from 4 sessions",
+                                 cwd=sample_town, echo=lambda s: None)
+    assert created and find_job(db, "corpus", "cv-1a2b") == cv_job
+    assert corpus_job(db, "cv-1a2b", summary="same version again", echo=lambda s: None) == (cv_job, False)
+    with TrainingJob(db, "Train dog task adapter", kind="task", subject="task:git-workflow:cv-1a2b",
+                     depends_on=cv_job, cwd=sample_town, echo=lambda s: None) as job:
+        job.phase("checkpoint", step=10, train_loss=1.25)
+    argvs = [c["argv"] for c in fake_bd()]
+    assert argvs[0][:2] == ["create", "Collect corpus cv-1a2b"] and "corpus,node0" in argvs[0]
+    assert argvs[1] == ["update", "gt-tr4x9", "--status", "in_progress"]
+    assert argvs[2][:2] == ["close", "gt-tr4x9"] and "120 SFT examples" in argvs[2][3]
+    assert argvs[3][:2] == ["create", "Train dog task adapter"]
+    assert argvs[4] == ["dep", "add", "gt-tr4x9.1", "gt-tr4x9"]  # the training bead depends on the corpus bead
+    assert argvs[6] == ["update", "gt-tr4x9.1", "--append-notes", "phase: checkpoint done, step=10, train_loss=1.25"]
+    assert len(argvs) == 8  # created, dep, in_progress, note, close: nothing more
+    assert len(fake_bd()) == 8  # the reused corpus job issued no second create
+    _assert_valid([shlex.join(["bd"] + a) for a in argvs])
+
+
+def test_offline_dependency_prints_the_corpus_variable_and_replays_in_order(db, monkeypatch, fake_bd):
+    saved_path = __import__("os").environ["PATH"]
+    monkeypatch.setenv("PATH", "/nonexistent")
+    printed: list[str] = []
+    cv_job, _ = corpus_job(db, "cv-9f", summary="40 SFT examples", echo=printed.append)
+    job = TrainingJob(db, "Train deacon role model (DPO)", kind="dpo", depends_on=cv_job, echo=printed.append)
+    job.start()
+    dep_line = f'bd dep add "${job.var}" "$JOB_{cv_job[4:12]}"'
+    assert dep_line in printed
+    _assert_valid([line for line in printed if not line.startswith("#")])
+    monkeypatch.setenv("PATH", saved_path)
+    results = replay(db)
+    assert [r["error"] for r in results] == [None, None]
+    assert [c["argv"] for c in fake_bd() if c["argv"][0] == "dep"] == [["dep", "add", "gt-tr4x9.1", "gt-tr4x9"]]
+
+
+def test_unknown_job_kind_is_refused(db):
+    with pytest.raises(ValueError, match="kind='model'"):
+        TrainingJob(db, "x", kind="model")

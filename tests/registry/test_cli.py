@@ -147,4 +147,4 @@ def test_jobs_command_lists_offline_transitions(run, db, monkeypatch):
     code, out, _ = run("jobs", "--pending")
     assert code == 0 and job.job_id in out and "pending" in out and "bd update" in out
     rows = json.loads(run("jobs", "--json")[1])["transitions"]
-    assert [r["seq"] for r in rows] == [1, 2]
+    assert [r["seq"] for r in rows] == [1, 2] and {r["kind"] for r in rows} == {"role"}

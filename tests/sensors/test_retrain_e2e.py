@@ -84,3 +84,13 @@ def test_claude_md_edit_retrains_the_affected_role_into_a_new_candidate(env, mon
     adapter = json.loads((Path(role_adapter["path"]) / "gastown_adapter.json").read_text())
     assert adapter["corpus_version"] == new["corpus_version"]
     assert any(k.startswith("gguf_") for k in new["artifacts"])
+    # the training job lives as a bead to the end (issue 13): it depends on the new corpus version's
+    # collection bead, gets a note per phase and is closed with the registry ref by the passing gate
+    from node0_ops.registry.beads import find_job, transitions
+
+    job_id = find_job(reg, "role", f"role:crew:{new['corpus_version']}")
+    argvs = [t["argv"] for t in transitions(reg, job_id)]
+    assert argvs[1] == ["bd", "dep", "add", "{bead_id}", "{bead:" + find_job(reg, "corpus", new["corpus_version"]) + "}"]
+    phases = [a[-1].split(",")[0] for a in argvs if "--append-notes" in a]
+    assert phases == ["phase: prepare done", "phase: train done", "phase: export done", "phase: eval done"]
+    assert argvs[-1] == ["bd", "close", "{bead_id}", "--reason", f"registered {new['ref']} (eval gate passed)"]

@@ -6,6 +6,7 @@ from collections import Counter
 import dagster as dg
 
 from gastown_assets.defs.corpus.partitions import role_task_partitions
+from gastown_assets.defs.job_beads import collection_job
 from node0_ops.corpus import pipeline, store
 from resources import LineageResource, ScrubberResource, TownResource
 
@@ -57,6 +58,7 @@ def corpus_version(context: dg.AssetExecutionContext, lineage: LineageResource, 
     if summary["n_examples"] == 0:
         raise dg.Failure(description="the corpus is empty: no source produced an example",
                          metadata={"records_by_kind": dg.MetadataValue.json(summary.get("records_by_kind", {}))})
+    bead = collection_job(context, lineage, town, summary["corpus_version"], summary)
     cells = {tuple(k.split("/")): v for k, v in summary["by_role_task"].items()}
     roles = sorted({r for r, _ in cells})
     tasks = sorted({t for _, t in cells})
@@ -68,7 +70,7 @@ def corpus_version(context: dg.AssetExecutionContext, lineage: LineageResource, 
             "dpo_by_failure_mode": dg.MetadataValue.json(summary["pairs_by_failure_mode"]),
             "duplicates_removed": summary["n_duplicates"], "n_flags": summary["n_flags"],
             "role_x_task": dg.MetadataValue.md(_table_md(cells, roles, tasks)),
-            "export_dir": dg.MetadataValue.path(summary["export_dir"]),
+            "export_dir": dg.MetadataValue.path(summary["export_dir"]), **bead,
         },
         data_version=dg.DataVersion(summary["corpus_version"]),
     )

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 
 from gastown_assets.defs.corpus.partitions import role_partitions
+from gastown_assets.defs.job_beads import role_job
 from gastown_assets.defs.training.assets import latest_adapter, role_adapter
 from node0_ops.corpus import store
 from node0_ops.lineage.db import dumps, upsert
@@ -68,13 +69,29 @@ def exported_model(context: dg.AssetExecutionContext, lineage: LineageResource, 
                                  "corpus_version": meta.get("corpus_version"), "created_at": _dt.datetime.now(),
                                  "result": dumps(res.to_dict())}])
     sizes = {a.path: a.size_bytes for a in res.artifacts}
+    job = _note_export(context, lineage, role, adapter, res)
     return dg.MaterializeResult(metadata={
-        "role": role, "export_dir": dg.MetadataValue.path(str(res.out_dir)),
+        "role": role, "export_dir": dg.MetadataValue.path(str(res.out_dir)), "training_job": job,
         "ggufs": dg.MetadataValue.json({k: str(v) for k, v in res.ggufs.items()}),
         "lora_ggufs": dg.MetadataValue.json({k: str(v) for k, v in res.lora_ggufs.items()}),
         "sizes_bytes": dg.MetadataValue.json(sizes), "timings_s": dg.MetadataValue.json(res.timings),
         "model_card": dg.MetadataValue.path(str(res.model_card)) if res.model_card else "",
     })
+
+
+def _note_export(context, lineage: LineageResource, role: str, adapter: str, res) -> str:
+    """``phase: export`` note on the training job bead of the exported adapter; what was done."""
+    try:
+        job = role_job(context, lineage, role, adapter)
+        if job is None:
+            return "no training job bead for this adapter"
+        if job.status in ("closed", "blocked"):
+            return f"job {job.job_id} already {job.status}"
+        job.phase("export", export_dir=str(res.out_dir), ggufs=",".join(sorted(res.ggufs)))
+        return f"job {job.job_id} noted"
+    except Exception as exc:  # noqa: BLE001 - bead bookkeeping never fails the export
+        context.log.warning(f"training job bead not updated: {type(exc).__name__}: {exc}")
+        return f"training job bead not updated: {type(exc).__name__}"
 
 
 @dg.asset(group_name=GROUP, deps=[exported_model], partitions_def=role_partitions, kinds={"llamacpp"})

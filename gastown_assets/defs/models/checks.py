@@ -3,6 +3,7 @@
 import dagster as dg
 
 from gastown_assets.defs.corpus.partitions import role_partitions
+from gastown_assets.defs.job_beads import role_job
 from gastown_assets.defs.materializations import materialization_metadata
 from gastown_assets.defs.models.assets import EVAL_DDL, registry_entry
 from resources import LineageResource
@@ -24,15 +25,11 @@ def _finish_job(context: dg.AssetCheckExecutionContext, lineage: LineageResource
     """Close the training job's bead with the registry ref (gate passed) or leave it open and blocked with
     the gate's reasons; returns what was done. The job is the one of the role_adapter materialization
     whose adapter this registry entry registered."""
-    from node0_ops.registry.beads import TrainingJob
-    from node0_ops.registry.schema import registry_db
-
-    md = materialization_metadata(context, dg.AssetKey("role_adapter"), rep["role"])
-    job_id = md.get("job_id")
     adapter = lineage.db().scalar("select adapter_dir from exports where export_dir = ?", [rep["export_dir"]])
-    if not job_id or adapter is None or str(md.get("adapter_dir")) != str(adapter):
+    job = role_job(context, lineage, rep["role"], adapter) if adapter is not None else None
+    if job is None:
         return "no training job bead for this adapter"
-    job = TrainingJob.resume(registry_db(lineage.state()), job_id, echo=context.log.info)
+    job_id = job.job_id
     if job.status in ("closed", "blocked"):
         return f"job {job_id} already {job.status}"
     job.phase("eval", report=rep["report_id"], overall=float(rep["overall"]), base_overall=float(rep["base_overall"]))

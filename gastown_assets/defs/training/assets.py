@@ -7,6 +7,7 @@ import dagster as dg
 
 from gastown_assets.defs.corpus.assets import corpus_version
 from gastown_assets.defs.corpus.partitions import role_partitions, task_partitions
+from gastown_assets.defs.job_beads import note_checkpoints, training_job
 from node0_ops.corpus import store
 from resources import LineageResource, TownResource
 from resources.trainer import TrainerResource
@@ -52,25 +53,30 @@ def _slice_rows(corpus_path: str) -> tuple[list[dict], list[dict]]:
         raise dg.Failure(description=f"corpus_path: {exc}") from None
 
 
-def _log_checkpoints(context: dg.AssetExecutionContext, db, res) -> int:
+def _log_checkpoints(context: dg.AssetExecutionContext, db, res) -> list[dict]:
     """One ``AssetObservation`` of the training asset per checkpoint the run kept (step, train loss at
-    that step, val loss when measured there, path), so checkpoints show in the UI beside the adapter."""
+    that step, val loss when measured there, path), so checkpoints show in the UI beside the adapter;
+    returns them as ``[{"step", "path", "train_loss"?, "val_loss"?}]``."""
     from node0_ops.train.checkpoint import list_checkpoints
 
     ckpts = list_checkpoints(res.run_dir) if res.run_dir else []
     if not ckpts:
-        return 0
+        return []
     rows = db.query("select step, loss, val_loss from train_metrics where run_id = ?", [res.run_id])
     by_step = {r["step"]: r for r in rows}
+    out = []
     for ck in ckpts:
         step = int(ck.name.split("-", 1)[1])
-        md = {"run_id": res.run_id, "step": step, "checkpoint": dg.MetadataValue.path(str(ck))}
+        info = {"step": step, "path": str(ck)}
         for key in ("loss", "val_loss"):
             if isinstance((by_step.get(step) or {}).get(key), float):
-                md["train_loss" if key == "loss" else key] = by_step[step][key]
+                info["train_loss" if key == "loss" else key] = by_step[step][key]
+        md = {"run_id": res.run_id, "checkpoint": dg.MetadataValue.path(str(ck)),
+              **{k: v for k, v in info.items() if k != "path"}}
         context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=context.partition_key,
                                               description=f"checkpoint at step {step}", metadata=md))
-    return len(ckpts)
+        out.append(info)
+    return out
 
 
 def _result_metadata(res, version: str) -> dict:
@@ -120,9 +126,6 @@ def latest_adapter(db, kind: str, role: str | None = None, task: str | None = No
 def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, lineage: LineageResource,
                  trainer: TrainerResource, town: TownResource) -> dg.MaterializeResult:
     """LoRA adapter trained (SFT) on one role's corpus partitions."""
-    from node0_ops.registry.beads import TrainingJob
-    from node0_ops.registry.schema import registry_db
-
     role = context.partition_key
     db = lineage.db()
     version = _latest_version(db)
@@ -140,18 +143,19 @@ def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, l
     # the training job follows the bead lifecycle: bd create -> in_progress -> phase notes here and in
     # export/eval -> bd close with the registry ref when the gate passes, or blocked with the gate's
     # reasons (registry_entry_eval_threshold); real `bd` when on PATH, else recorded for replay
-    with TrainingJob(registry_db(lineage.state()), f"Train {role} role model (LoRA SFT)",
-                     description=f"node0 role adapter for {role} on corpus {version}", cwd=town.root_path(),
-                     echo=context.log.info, keep_open=True) as job:
+    with training_job(context, lineage, town, kind="role", title=f"Train {role} role model (LoRA SFT)",
+                      subject=f"role:{role}:{version}", version=None if config.corpus_path else version,
+                      description=f"node0 role adapter for {role} on corpus {version}") as job:
         job.phase("prepare", corpus_version=version, n_train=len(train), n_val=len(val))
         run_meta = {"role": role, "corpus_version": version, "state": str(lineage.state())}
         if mixture is not None:
             run_meta["extra"] = {"mixture": mixture.to_dict()}
         res = trainer.train("role", _chat_only(train), _chat_only(val), out, db_path=str(db.path),
                             run_meta=run_meta, log=context.log)
+        ckpts = _log_checkpoints(context, db, res)
+        note_checkpoints(job, ckpts)
         job.phase("train", run_id=res.run_id, train_loss=float(res.metrics.get("train_loss") or 0.0))
-    n_ckpt = _log_checkpoints(context, db, res)
-    md = {"role": role, "n_train": len(train), "n_val": len(val), **_result_metadata(res, version), "checkpoints": n_ckpt,
+    md = {"role": role, "n_train": len(train), "n_val": len(val), **_result_metadata(res, version), "checkpoints": len(ckpts),
           "job_id": job.job_id, "job_bead": job.bead_id or f"${job.var}"}
     if mixture is not None:
         md["mixture_counts"] = dg.MetadataValue.json(mixture.counts)
@@ -160,9 +164,27 @@ def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, l
     return dg.MaterializeResult(metadata=md)
 
 
+def _register_stacked(lineage: LineageResource, res, kind: str, role_dir: str, job) -> str:
+    """Register a task or DPO adapter (compatible with the models whose stack has its role adapter) and
+    close its job bead with the registry ref; a failed registration blocks the bead and raises."""
+    from node0_ops.registry import store as reg
+    from node0_ops.registry.schema import registry_db
+
+    db = registry_db(lineage.state())
+    try:
+        ref = reg.register_adapter(db, res.adapter_dir, kind=kind, run_id=res.run_id,
+                                   compatible_models=reg.models_with_adapter(db, role_dir))
+    except (OSError, ValueError) as exc:
+        job.fail(f"adapter registry: {type(exc).__name__}: {exc}"[:300])
+        raise dg.Failure(description=f"trained {kind} adapter {res.adapter_dir} could not be registered: {exc}",
+                         metadata={"adapter_dir": str(res.adapter_dir), "job_id": job.job_id}) from exc
+    job.close(f"registered {ref} (adapter registry)")
+    return ref
+
+
 @dg.asset(group_name=GROUP, deps=[role_adapter], partitions_def=task_partitions, pool=POOL, kinds={"pytorch", "peft"})
 def task_adapter(context: dg.AssetExecutionContext, config: TaskAdapterConfig, lineage: LineageResource,
-                 trainer: TrainerResource) -> dg.MaterializeResult:
+                 trainer: TrainerResource, town: TownResource) -> dg.MaterializeResult:
     """Stackable LoRA adapter for one task, trained on top of a frozen role adapter."""
     task = context.partition_key
     db = lineage.db()
@@ -176,16 +198,25 @@ def task_adapter(context: dg.AssetExecutionContext, config: TaskAdapterConfig, l
         raise dg.Failure(description=f"task {task} has {len(train)} training examples (< {MIN_TRAIN_EXAMPLES})",
                          metadata={"corpus_version": version})
     out = lineage.artifacts("adapters") / f"task-{task}" / f"{config.role}-{version}-{trainer.fingerprint()}"
-    res = trainer.train("task", _chat_only(train), _chat_only(val), out, db_path=str(db.path), role_adapter_dir=role_dir,
-                        run_meta={"role": config.role, "task": task, "corpus_version": version, "state": str(lineage.state())},
-                        log=context.log)
-    n_ckpt = _log_checkpoints(context, db, res)
+    with training_job(context, lineage, town, kind="task", title=f"Train {task} task adapter on {config.role} (LoRA SFT)",
+                      subject=f"task:{task}:{version}", version=version,
+                      description=f"node0 task adapter {task}, stacked on role adapter {role_dir}, corpus {version}") as job:
+        job.phase("prepare", corpus_version=version, n_train=len(train), n_val=len(val))
+        res = trainer.train("task", _chat_only(train), _chat_only(val), out, db_path=str(db.path), role_adapter_dir=role_dir,
+                            run_meta={"role": config.role, "task": task, "corpus_version": version,
+                                      "state": str(lineage.state())}, log=context.log)
+        ckpts = _log_checkpoints(context, db, res)
+        note_checkpoints(job, ckpts)
+        job.phase("train", run_id=res.run_id, train_loss=float(res.metrics.get("train_loss") or 0.0))
+    ref = _register_stacked(lineage, res, "task", role_dir, job)
     return dg.MaterializeResult(metadata={"task": task, "role_adapter": dg.MetadataValue.path(role_dir),
-                                          "n_train": len(train), **_result_metadata(res, version), "checkpoints": n_ckpt})
+                                          "n_train": len(train), **_result_metadata(res, version), "checkpoints": len(ckpts),
+                                          "adapter": ref, "job_id": job.job_id, "job_bead": job.bead_id or f"${job.var}"})
 
 
 @dg.asset(group_name=GROUP, deps=[role_adapter], partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
-def dpo_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, trainer: TrainerResource) -> dg.MaterializeResult:
+def dpo_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, trainer: TrainerResource,
+                town: TownResource) -> dg.MaterializeResult:
     """Role adapter refined with DPO on the role's preference pairs (reference = adapter disabled)."""
     role = context.partition_key
     db = lineage.db()
@@ -199,8 +230,17 @@ def dpo_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, tra
         raise dg.Failure(description=f"role {role} has no DPO pairs in corpus {version}", metadata={"corpus_version": version})
     pairs = lambda rows: [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows]  # noqa: E731
     out = lineage.artifacts("adapters") / f"dpo-{role}" / f"{version}-{trainer.fingerprint()}"
-    res = trainer.train("dpo", pairs(train), pairs(val), out, db_path=str(db.path), role_adapter_dir=role_dir,
-                        run_meta={"role": role, "corpus_version": version, "state": str(lineage.state())}, log=context.log)
-    n_ckpt = _log_checkpoints(context, db, res)
+    with training_job(context, lineage, town, kind="dpo", title=f"Train {role} role model (DPO)",
+                      subject=f"dpo:{role}:{version}", version=version,
+                      description=f"node0 DPO stage on role adapter {role_dir}, {len(train)} preference pairs, corpus {version}") as job:
+        job.phase("prepare", corpus_version=version, n_pairs=len(train), n_val_pairs=len(val))
+        res = trainer.train("dpo", pairs(train), pairs(val), out, db_path=str(db.path), role_adapter_dir=role_dir,
+                            run_meta={"role": role, "corpus_version": version, "state": str(lineage.state())},
+                            log=context.log)
+        ckpts = _log_checkpoints(context, db, res)
+        note_checkpoints(job, ckpts)
+        job.phase("train", run_id=res.run_id, train_loss=float(res.metrics.get("train_loss") or 0.0))
+    ref = _register_stacked(lineage, res, "dpo", role_dir, job)
     return dg.MaterializeResult(metadata={"role": role, "n_pairs": len(train), **_result_metadata(res, version),
-                                          "checkpoints": n_ckpt})
+                                          "checkpoints": len(ckpts), "adapter": ref, "job_id": job.job_id,
+                                          "job_bead": job.bead_id or f"${job.var}"})
