@@ -54,6 +54,7 @@ Decisions:
   covers private ranges too and keeps version strings.
 """
 
+import math
 import os
 import re
 import warnings
@@ -96,7 +97,7 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
     PhoneRecognizer, UsItinRecognizer, UsLicenseRecognizer, UsPassportRecognizer, UsSsnRecognizer,
 )
 
-from node0_ops.corpus.gates import Gate, ascii_lower  # noqa: E402
+from node0_ops.corpus.gates import Gate, ascii_lower, word_checks, word_re  # noqa: E402
 
 MIN_SCORE = 0.4  # engine threshold: presidio's weak patterns need a context word to reach it
 CONTEXT_WINDOW_WORDS = 5  # words before a match searched for context (presidio's default prefix count)
@@ -278,7 +279,8 @@ class HighEntropyRecognizer(DetectSecretsRecognizer):
                          priority=priority, score=0.6)
 
     def _keep(self, value: str, text: str, start: int, end: int) -> bool:
-        if self.plugin.calculate_shannon_entropy(value) <= self.plugin.entropy_limit:
+        entropy = self.plugin.calculate_shannon_entropy(value)
+        if entropy <= self.plugin.entropy_limit and not _random_like(value, entropy):
             return False
         if _is_digest(value) or _is_readable_name(value) or _is_path(value):
             return False
@@ -308,11 +310,30 @@ def _is_digest(value: str) -> bool:
     return bool(_HEX.match(value)) and (7 <= len(value) <= 12 or len(value) in (16, 40, 64))
 
 
+def _mixed_classes(value: str) -> bool:
+    return (any(c.isupper() for c in value) and any(c.islower() for c in value)
+            and any(c.isdigit() for c in value))
+
+
+def _random_like(value: str, entropy: float) -> bool:
+    """A long mixed-class string whose entropy is near the most its length allows: a random draw.
+
+    detect-secrets' fixed base64 limit (4.5 bits/char) misses about 4% of random 40-char base64
+    secrets (their entropy falls to ~4.3 by chance, while a 40-char string cannot exceed
+    log2(40) = 5.32); from 32 chars on, within 1.1 bits of that maximum counts as random
+    (about 4 standard deviations under a random string's mean), with upper, lower and digits.
+    """
+    return len(value) >= 32 and entropy > math.log2(len(value)) - 1.1 and _mixed_classes(value)
+
+
 def _is_path(value: str) -> bool:
     """Filesystem paths (``/tmp/.../exports/deacon/20261202T143612``): base64's alphabet has ``/``,
     but a secret is not an absolute or relative path of several segments (home paths are scrubbed
-    by their own recognizer)."""
-    return value.startswith(("/", "./", "../", "~/")) and value.count("/") >= 2
+    by their own recognizer). A segment of 16+ mixed-class characters (``/F+Rfvhb2QNFTsjyewT3H``)
+    is a random string that happens to contain ``/``, not a path."""
+    if not (value.startswith(("/", "./", "../", "~/")) and value.count("/") >= 2):
+        return False
+    return not any(len(seg) >= 16 and _mixed_classes(seg) for seg in value.split("/"))
 
 
 _PASSWORD_KEY = re.compile(r"(?i)pass|pwd|contrase")
@@ -459,7 +480,7 @@ class GatedPiiRecognizer(EntityRecognizer):
             inner, needs_context, priority, windows, keep, clip)
         self.words = tuple(sorted({w.lower().strip() for w in inner.context if w.strip()}))
         self.context_only = context_only
-        self.GATES = (gate if gate is not None else Gate(any_of_ci=self.words),)
+        self.GATES = (gate if gate is not None else Gate(words_ci=self.words),)
         super().__init__(supported_entities=list(inner.supported_entities), name=type(inner).__name__,
                          supported_language="en", context=list(inner.context))
 
@@ -479,7 +500,7 @@ class GatedPiiRecognizer(EntityRecognizer):
                 lo, hi = max(0, m.start() - 16), min(len(text), m.end() + 16)
                 out.append([lo, hi, m.start(), m.end()] if self.clip else [lo, hi, lo, hi])
         if self.context_only:
-            for pos, end in _word_hits(ascii_lower(text), self.words):
+            for pos, end in _word_hits(ascii_lower(text), self.words, word_checks(text)):
                 lo, hi = max(0, pos - 80), min(len(text), end + 240)
                 out.append([lo, hi, lo, hi])
         out.sort()
@@ -512,14 +533,11 @@ class GatedPiiRecognizer(EntityRecognizer):
         return out
 
 
-@lru_cache(maxsize=256)
-def _word_re(word: str) -> re.Pattern:
-    return re.compile(rf"(?<![a-z]){re.escape(word)}(?![a-z])")  # a literal prefix: re searches it fast
-
-
-def _word_hits(low: str, words: Sequence[str]) -> list[tuple[int, int]]:
-    """``(start, end)`` of whole-word occurrences of ``words`` in lower-cased ``low``."""
-    return [m.span() for w in words if w in low for m in _word_re(w).finditer(low)]
+def _word_hits(low: str, words: Sequence[str], known: dict[str, bool] | None = None) -> list[tuple[int, int]]:
+    """``(start, end)`` of whole-word occurrences of ``words`` in lower-cased ``low``; ``known``:
+    words already decided for this text (:func:`node0_ops.corpus.gates.word_checks`)."""
+    known = known or {}
+    return [m.span() for w in words if (known[w] if w in known else w in low) for m in word_re(w).finditer(low)]
 
 
 # Gas Town vocabulary that presidio's loose id patterns match: priorities (P0-P4), bead ids, versions.
@@ -557,8 +575,8 @@ def _card_ok(value: str, text: str, start: int, end: int) -> bool:
 
 
 def _either(rec: EntityRecognizer, pattern: re.Pattern) -> Gate:
-    """Gate open on a context word of ``rec`` (substring, any case) or on ``pattern``."""
-    return Gate(any_of_ci=tuple(sorted({w.lower().strip() for w in rec.context if w.strip()})), regex=pattern)
+    """Gate open on a context word of ``rec`` (whole word, any case) or on ``pattern``."""
+    return Gate(words_ci=tuple(sorted({w.lower().strip() for w in rec.context if w.strip()})), regex=pattern)
 
 
 def build_pii_recognizers() -> list[EntityRecognizer]:

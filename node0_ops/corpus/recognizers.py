@@ -602,6 +602,7 @@ def _flat_gates(entities: tuple[str, ...] | None) -> tuple[tuple[str, ...], tupl
         for g in gates:
             cs.update(g.any_of)
             ci.update(g.any_of_ci)
+            ci.update(g.words_ci)  # a whole word is also a substring: the pre-filter stays a superset
             if g.regex is not None:
                 rx.add(g.regex)
     return tuple(sorted(cs)), tuple(sorted(ci)), tuple(rx)

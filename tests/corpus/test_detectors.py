@@ -216,3 +216,34 @@ def test_lineage_ids_and_paths_are_not_high_entropy_secrets():
             '"adapter_dir": "/tmp/pytest-of-root/pytest-64/state/artifacts/adapters/role-deacon/d88f730a546609d0-749621a0"}')
     assert not [f for f in s.scan(text) if f.entity_type == "SECRET"]
     assert s.scan('{"k": "9f8e7d6c5b4a39281706f5e4d3c2b1a0ff"}')            # 34-hex is no id of ours: caught
+
+
+def test_random_base64_under_detect_secrets_limit_and_slash_led_secrets_are_caught():
+    """Canary misses of detect-secrets' fixed 4.5-bit limit (a random 40-char draw at 4.37 bits) and
+    of the path rule (a random string starting with ``/``) are caught; readable strings and real
+    paths of the same lengths still survive."""
+    from node0_ops.corpus.detectors import _random_like
+
+    s = Scrubber()
+    low_entropy_draw = "Lo6JnfLbbl0ofyE1uo5vEun3WLG9OmAOfdbLO5YO"     # 4.37 bits/char, made up
+    slash_led = "/RpPmmF/F+Rfvhb2QNFTsjyewT3HAuAZxwE7sKPu"          # made up
+    for secret in (low_entropy_draw, slash_led):
+        out, _ = s.scrub_text(f'blob = "{secret}"')
+        assert secret not in out, out
+    for kept in ("/tmp/pytest-of-root/pytest-64/state/artifacts/exports/deacon/20261202T143612",
+                 "ThisIsAReadableCamelCaseIdentifierName", "internal/formula/formulas/mol-deacon-patrol.formula.toml"):
+        assert s.scrub_text(f'path = "{kept}"')[0] == f'path = "{kept}"', kept
+    assert not _random_like("abcdefghijklmnopqrstuvwxyzabcdefgh", 4.7)   # one character class only
+
+
+def test_context_word_gates_need_whole_words():
+    """``us`` (a US-passport context word) opens its gate in "US citizen", not inside "status"."""
+    from node0_ops.corpus.gates import Gate, GateSet, word_checks
+
+    g = Gate(words_ci=("us",))
+    assert not g.open("status: ok, bus 12") and g.open("US citizen 912803456")
+    gs = GateSet({"US_PASSPORT": [Gate(words_ci=("passport", "us"))], "EMAIL": [Gate(("@",))]})
+    text = "status of the passport office"
+    assert gs.open_groups(text) == ["US_PASSPORT"]
+    assert word_checks(text) == {"passport": True, "us": False}
+    assert GateSet({"X": [Gate(words_ci=("lic",))]}).open_groups("public click") == []
