@@ -366,7 +366,12 @@ def build_detect_secrets_recognizers(value_ok: Check, password_ok: Check) -> lis
             k: v for k, v in kw.items() if k in ("group", "span", "check", "line_keys")})], priority=priority,
             **{k: v for k, v in kw.items() if k in ("score", "formally_valid")})
 
-    kw_words = ("key", "pass", "pwd", "secret", "contrase")
+    # every match of the keyword plugin's regexes holds one of its denylist words (``api_?key`` ...,
+    # ``password``, ``secret``, ``contraseña``): as lower-case substrings, with and without the ``_``
+    kw_stems = ("api", "auth", "service", "account", "db", "database", "priv", "private", "client")
+    kw_words = tuple(sorted({f"{a}{sep}key" for a in kw_stems for sep in ("", "_")}
+                            | {f"{a}{sep}pass" for a in ("db", "database", "key") for sep in ("", "_")}
+                            | {"password", "passwd", "pwd", "secret", "contrase"}))
     kw_rules = [DsRule((r,), ci(*kw_words), group=g, check=_keyword_check(value_ok, password_ok), line_keys=kw_words)
                 for r, g in ds_keyword_regexes]
     return [
@@ -389,7 +394,8 @@ def build_detect_secrets_recognizers(value_ok: Check, password_ok: Check) -> lis
         plain("API_KEY", TwilioKeyDetector(), rx(r"(?:AC|SK)[a-z0-9]{32}"), 12, group=0,
               check=lambda v, t, s, e: (s == 0 or not t[s - 1].isalnum()) and (e >= len(t) or not t[e].isalnum())),
         plain("API_KEY", DiscordBotTokenDetector(), rx(r"\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}"), 12, group=0),
-        plain("API_KEY", TelegramBotTokenDetector(), rx(r"\d{8}:[0-9A-Za-z_-]{35}"), 12, group=0),
+        plain("API_KEY", TelegramBotTokenDetector(), Gate(regex=re.compile(r"\d{8}:[0-9A-Za-z_-]{35}"),
+                                                          shape_any=(b"00000000:",)), 12, group=0),
         plain("API_KEY", MailchimpDetector(), cs("-us"), 12, group=0),
         plain("API_KEY", SquareOAuthDetector(), cs("sq0csp-"), 10, group=0),
         plain("API_KEY", StripeDetector(), cs("k_live_"), 10, group=0),
@@ -442,6 +448,8 @@ class WindowContextEnhancer(LemmaContextAwareEnhancer):
         self._text = ""
 
     def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):  # noqa: D102
+        if not raw_results:  # nothing to enhance (most texts): skip presidio's deep copy of the list
+            return []
         self._text = text
         return super().enhance_using_context(text, raw_results, nlp_artifacts, recognizers, context)
 
@@ -574,9 +582,15 @@ def _card_ok(value: str, text: str, start: int, end: int) -> bool:
     return not ((start and text[start - 1].isdigit()) or (end < len(text) and text[end].isdigit()))
 
 
-def _either(rec: EntityRecognizer, pattern: re.Pattern) -> Gate:
+def _either(rec: EntityRecognizer, pattern: re.Pattern, shape_any: tuple[bytes, ...]) -> Gate:
     """Gate open on a context word of ``rec`` (whole word, any case) or on ``pattern``."""
-    return Gate(words_ci=tuple(sorted({w.lower().strip() for w in rec.context if w.strip()})), regex=pattern)
+    return Gate(words_ci=tuple(sorted({w.lower().strip() for w in rec.context if w.strip()})), regex=pattern,
+                shape_any=shape_any)
+
+
+def _dashed(first: str, seps: str) -> tuple[bytes, ...]:
+    """Shapes of ``<first>[seps]00[seps]0000`` (SSN/ITIN layout; see :func:`node0_ops.corpus.gates.shape`)."""
+    return tuple(f"{first}{a}00{b}0000".encode() for a in seps for b in seps)
 
 
 def build_pii_recognizers() -> list[EntityRecognizer]:
@@ -591,14 +605,18 @@ def build_pii_recognizers() -> list[EntityRecognizer]:
     crypto_rx = re.compile(r"(?:bc1|[13])[a-km-zA-HJ-NP-Z1-9]{25,59}")
     ssn_rx, itin_rx = re.compile(r"\d{3}[- .]\d{2}[- .]\d{4}"), re.compile(r"9\d{2}[- ]\d{2}[- ]\d{4}")
     return [
-        GatedPiiRecognizer(card, Gate(regex=card_rx), windows=card_rx, keep=_card_ok, priority=30),
-        GatedPiiRecognizer(phone, Gate(regex=phone_candidates), windows=phone_candidates, clip=True, keep=_phone_ok,
-                           priority=45),
-        GatedPiiRecognizer(iban, Gate(regex=iban_rx), windows=iban_rx, priority=30),
+        # shape_any: what every match of the regex contains, in digit-shape terms (gates.shape)
+        GatedPiiRecognizer(card, Gate(regex=card_rx, shape_any=(b"0000-000", b"0000 000", b"0000000")),
+                           windows=card_rx, keep=_card_ok, priority=30),
+        GatedPiiRecognizer(phone, Gate(regex=phone_candidates, shape_any=(b"+0", b"000 0000", b"000.0000", b"000-0000")),
+                           windows=phone_candidates, clip=True, keep=_phone_ok, priority=45),
+        GatedPiiRecognizer(iban, Gate(regex=iban_rx, shape_any=(b"AA00",)), windows=iban_rx, priority=30),
         GatedPiiRecognizer(crypto, Gate(regex=crypto_rx), windows=crypto_rx, priority=30),
         # weak SSN/ITIN patterns need a context word; the medium ones (dashed) do not
-        GatedPiiRecognizer(ssn, _either(ssn, ssn_rx), windows=ssn_rx, context_only=True, priority=42),
-        GatedPiiRecognizer(itin, _either(itin, itin_rx), windows=itin_rx, context_only=True, priority=41),
+        GatedPiiRecognizer(ssn, _either(ssn, ssn_rx, _dashed("000", "- .")), windows=ssn_rx, context_only=True,
+                           priority=42),
+        GatedPiiRecognizer(itin, _either(itin, itin_rx, _dashed("000", "- ")), windows=itin_rx, context_only=True,
+                           priority=41),
         GatedPiiRecognizer(passport, None, context_only=True, keep=_id_like_ok(8), priority=43),
         GatedPiiRecognizer(dl, None, context_only=True, keep=_id_like_ok(6), priority=44),
         GatedPiiRecognizer(nhs, None, needs_context=True, context_only=True, priority=41),

@@ -368,25 +368,55 @@ class GtEmailRecognizer(EmailRecognizer):
     def gate_open(self, text: str) -> bool:
         return "@" in text
 
-    def _windows(self, text: str) -> list[tuple[int, int]]:
+    # presidio's local-part characters ([!#$%&'*+\-/=?^_`{|}~.\w]) and its domain part, as stdlib regexes
+    _LOCAL_CHARS = frozenset("!#$%&'*+-/=?^_`{|}~.")
+    _DOMAIN = re.compile(r"\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+")
+
+    def _window(self, text: str, at: int) -> tuple[int, int] | None:
+        """Tight window around the address at ``at``: from the character before the run of local-part
+        characters ending at ``at`` to one past the domain; None when no domain follows (presidio's
+        pattern cannot match there). Runs reaching :data:`WINDOW` chars keep the wide window."""
+        dom = self._DOMAIN.match(text, at + 1)
+        if dom is None:
+            return None
+        lo, stop = at, max(0, at - self.WINDOW[0])
+        while lo > stop and (text[lo - 1].isalnum() or text[lo - 1] in self._LOCAL_CHARS):
+            lo -= 1
+        if lo == stop:
+            return stop, min(len(text), at + self.WINDOW[1])
+        return lo - 1 if lo else 0, min(len(text), dom.end() + 1)
+
+    def _windows(self, text: str, wide: bool = False) -> list[tuple[int, int]]:
+        """Merged windows around every ``@``: tight ones (:meth:`_window`), or presidio-sized
+        ``WINDOW`` ones (``wide``)."""
         spans: list[list[int]] = []
         at = text.find("@")
         while at != -1:
-            lo, hi = max(0, at - self.WINDOW[0]), min(len(text), at + self.WINDOW[1])
-            if spans and lo <= spans[-1][1]:
-                spans[-1][1] = hi
-            else:
-                spans.append([lo, hi])
+            w = ((max(0, at - self.WINDOW[0]), min(len(text), at + self.WINDOW[1])) if wide
+                 else self._window(text, at))
+            if w is not None:
+                lo, hi = w
+                if spans and lo <= spans[-1][1]:
+                    spans[-1][1] = max(spans[-1][1], hi)
+                else:
+                    spans.append([lo, hi])
             at = text.find("@", at + 1)
         return [(lo, hi) for lo, hi in spans]
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # noqa: D102
+        out = self._analyze_windows(text, entities, nlp_artifacts, regex_flags, wide=False)
+        return out if out is not None else self._analyze_windows(text, entities, nlp_artifacts, regex_flags, wide=True)
+
+    def _analyze_windows(self, text, entities, nlp_artifacts, regex_flags, wide: bool):
+        """Results over the windows; None when a tight window cut a match (the caller widens)."""
         out = []
-        for lo, hi in self._windows(text):
+        for lo, hi in self._windows(text, wide):
             for r in super().analyze(text[lo:hi], entities, nlp_artifacts, regex_flags):
                 r.start += lo
                 r.end += lo
                 if (r.start == lo and lo > 0) or (r.end == hi and hi < len(text)):
+                    if not wide:
+                        return None
                     continue  # cut by the window: only possible for > 320-char junk
                 if self._keep(text, r):
                     out.append(r)

@@ -391,14 +391,16 @@ class Scrubber:
         _collect_strings(record.payload, strings)
         idx = [i for i, s in enumerate(strings) if s]
         joined = SEP.join(strings[i] for i in idx)
-        if not self.might_contain(joined):
-            return replace(record, payload=_rebuild(record.payload, iter(strings))), []
+        if not self.might_contain(joined):  # nothing to replace: the payload is kept as it is
+            return replace(record), []
         prefiltered = not self.use_ner
         mapping = PlaceholderMap()
         counts: Counter = Counter()
         new = list(strings)
         if not any("\x00" in strings[i] for i in idx):
             results = self.analyze(joined, prefiltered=prefiltered)
+            if not results:
+                return replace(record), []
             out = self._replace(joined, results, mapping).split(SEP)
             if len(out) != len(idx):
                 raise RuntimeError(f"scrub_record {record.record_id}: a placeholder split a separator")

@@ -247,3 +247,46 @@ def test_context_word_gates_need_whole_words():
     assert gs.open_groups(text) == ["US_PASSPORT"]
     assert word_checks(text) == {"passport": True, "us": False}
     assert GateSet({"X": [Gate(words_ci=("lic",))]}).open_groups("public click") == []
+
+
+def test_shape_precondition_skips_digit_regexes_but_never_a_match():
+    """``shape_any`` is a necessary condition: every text the regex matches passes it (card, phone,
+    SSN layouts), and timestamp-only text never reaches the regex."""
+    import re
+
+    from node0_ops.corpus.detectors import build_pii_recognizers
+    from node0_ops.corpus.gates import Gate, shape
+
+    assert shape("Card 4111-1111 ü") == "Aaaa 0000-0000 ü".encode()
+    gates = {type(r.inner).__name__: r.GATES[0] for r in build_pii_recognizers()}
+    for name, text in (("CreditCardRecognizer", "card 4111 1111 1111 1111"), ("CreditCardRecognizer", "4111111111111111"),
+                       ("PhoneRecognizer", "call +1 (415) 555-0199"), ("PhoneRecognizer", "call 415.555.0199"),
+                       ("UsSsnRecognizer", "078-05-1120"), ("IbanRecognizer", "GB82 WEST 1234 5698 7654 32")):
+        assert gates[name].regex_open(text), (name, text)
+    stamps = "2025-12-30T06:59:46.966142-08:00 took 12.5s at 1767225600"
+    for name in ("CreditCardRecognizer", "UsSsnRecognizer", "IbanRecognizer"):
+        assert not gates[name].regex_open(stamps), name
+    counting = re.compile(r"\d{8}:")
+    assert not Gate(regex=counting, shape_any=(b"00000000:",)).open("port 8080: ok")
+
+
+def test_equal_gates_share_cached_results():
+    """Recognizers rebuilt by the engine hold equal (not identical) gates: one key, one cached decision."""
+    import re
+
+    from node0_ops.corpus.gates import Gate
+
+    a, b = Gate(("ghp_",), regex=re.compile("x")), Gate(("ghp_",), regex=re.compile("x"))
+    assert a is not b and a.key == b.key and a.key != Gate(("gho_",)).key
+
+
+def test_email_tight_windows_find_what_presidio_windows_find():
+    from node0_ops.corpus.recognizers import GtEmailRecognizer
+
+    g = GtEmailRecognizer()
+    for text in ("contact: jane.doe+tag@example.co.uk, or " + "x" * 400 + "y@z.org", "a@b@c.com",
+                 "path/to/file/user@example.com", "Author: Sam <sam.lee42@acme.io>", "é@mail.example.org",
+                 "owner=bob@x.org next", "git@github.com:acme/x.git and " + "a" * 330 + "@longlocal.example.com"):
+        tight = [(r.start, r.end) for r in g.analyze(text, ["EMAIL_ADDRESS"])]
+        wide = [(r.start, r.end) for r in g._analyze_windows(text, ["EMAIL_ADDRESS"], None, None, wide=True)]
+        assert tight == wide, text
