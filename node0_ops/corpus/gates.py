@@ -29,7 +29,9 @@ _SHAPE = bytes.maketrans(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq
 
 def _remember(slots: list, text: str, make):
     """Value kept for the very object ``text`` among the last :data:`_SLOTS` texts (``make()`` if new)."""
-    for i in range(len(slots) - 1, -1, -1):
+    if slots and slots[-1][0] is text:  # the common case: the text just looked at
+        return slots[-1][1]
+    for i in range(len(slots) - 2, -1, -1):
         if slots[i][0] is text:
             return slots[i][1]
     value = make()
