@@ -23,6 +23,8 @@ import json
 import sys
 from pathlib import Path
 
+import dagster as dg
+
 from gastown_assets.cli.common import add_common_flags, apply_common_flags, materialize, share_common_flags
 from node0_ops.corpus import store
 from node0_ops.corpus.schema import ROLES, TASKS
@@ -184,6 +186,18 @@ def cmd_contribute(args) -> int:
     return 0
 
 
+def _report_imported_version(info: dict) -> None:
+    """A runless ``corpus_version`` materialization for the version the import made, so training
+    stages (which take the corpus version Dagster recorded) train on it and the UI shows where it came from."""
+    instance = dg.DagsterInstance.get()
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        "corpus_version", description=f"node0-corpus import of bundle {info['bundle_id']}",
+        metadata={"corpus_version": info["corpus_version"], "source": "node0-corpus import",
+                  "bundle_id": info["bundle_id"], "contributor": info["fingerprint"],
+                  "n_examples": info["n_examples"], "n_dpo_pairs": info["n_pairs"],
+                  "base_corpus_version": info.get("base_corpus_version") or ""}))
+
+
 def cmd_import(args) -> int:
     from node0_ops.corpus.contributions import import_bundle
 
@@ -195,6 +209,7 @@ def cmd_import(args) -> int:
     if info["status"] == "already-imported":
         print(f"bundle {info['bundle_id']} was already imported (corpus {info['corpus_version']}); nothing written")
         return 0
+    _report_imported_version(info)
     print(f"imported {args.bundle} from {info['fingerprint']}: {info['n_examples']} examples, {info['n_pairs']} DPO pairs "
           f"({info['n_new_examples']} / {info['n_new_pairs']} new, {info['n_resplit']} moved to the base's split)\n"
           f"corpus version {info['corpus_version']}" + (f" (merged onto {info['base_corpus_version']})"

@@ -1,4 +1,4 @@
-"""What an asset check checks: metadata of the materialization Dagster recorded for its asset."""
+"""Handles between stages: the metadata Dagster recorded for an upstream asset (partition) or the asset under check."""
 
 import dagster as dg
 
@@ -17,8 +17,20 @@ def checked_corpus_version(context) -> str:
     Raises:
         dg.Failure: ``corpus_version`` has no materialization with a ``corpus_version`` value.
     """
-    version = materialization_metadata(context, dg.AssetKey("corpus_version")).get("corpus_version")
-    if not version:
-        raise dg.Failure(description="corpus_version has no materialization to check: materialize it first",
-                         metadata={"asset": "corpus_version"})
-    return str(version)
+    return upstream_handle(context, "corpus_version", "corpus_version")
+
+
+def upstream_handle(context, key: str, field: str, partition: str | None = None) -> str:
+    """The handle ``field`` (corpus version, adapter dir, export dir, report id, model ref) that the
+    latest materialization of upstream asset ``key`` (its ``partition``) recorded in Dagster's event
+    log: each stage takes its own partition's input from the graph, never a table's newest row.
+
+    Raises:
+        dg.Failure: that upstream partition was never materialized (or recorded no ``field``).
+    """
+    value = materialization_metadata(context, dg.AssetKey(key), partition).get(field)
+    if value in (None, ""):
+        where = f"{key}[{partition}]" if partition else key
+        raise dg.Failure(description=f"{where} has no materialization with a {field}: materialize {where} first",
+                         metadata={"upstream": where, "field": field})
+    return str(value)

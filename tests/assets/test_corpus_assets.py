@@ -135,12 +135,18 @@ def test_rebuild_is_idempotent(built):
 
 
 def test_role_task_partition_exports_trl_jsonl(built):
-    _, state, town = built
+    built_result, state, town = built
     db = store.open_db(state / "lineage.duckdb")
     row = db.query("select role, task from examples group by all order by count(*) desc limit 1")[0]
     key = dg.MultiPartitionKey({"role": row["role"], "task": row["task"]})
+    instance = dg.DagsterInstance.ephemeral()
+    no_version = dg.materialize([assets.corpus_partition], resources=_resources(state, town), partition_key=key,
+                                instance=instance, raise_on_error=False)
+    assert not no_version.success  # the slice is of the version Dagster recorded, not the newest table row
+    version = _version_md(built_result)["corpus_version"].value
+    instance.report_runless_asset_event(dg.AssetMaterialization("corpus_version", metadata={"corpus_version": version}))
     result = dg.materialize([assets.corpus_partition], resources=_resources(state, town),
-                            partition_key=key, instance=dg.DagsterInstance.ephemeral())
+                            partition_key=key, instance=instance)
     assert result.success
     md = result.get_asset_materialization_events()[0].materialization.metadata
     out = md["path"].value

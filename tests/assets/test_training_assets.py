@@ -17,9 +17,12 @@ def corpus_state(tmp_path_factory, build_corpus):
     from node0_ops.registry.schema import registry_db
 
     town, state, version = build_corpus(tmp_path_factory.mktemp("train-assets"))
-    # what the corpus_version asset does after building a version (tests/assets/test_corpus_assets.py)
+    # what the corpus_version asset does after building a version (tests/assets/test_corpus_assets.py):
+    # its collection bead, and the materialization the training stages take their corpus version from
     corpus_job(registry_db(state), version, summary="sample town corpus", bd=None, echo=lambda s: None)
-    return state, town
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(dg.AssetMaterialization("corpus_version", metadata={"corpus_version": version}))
+    return state, town, instance
 
 
 def _trainer() -> TrainerResource:
@@ -53,9 +56,8 @@ def test_role_adapter_asset_trains_records_lineage_and_bead(corpus_state, monkey
     from node0_ops.registry.beads import transitions
     from node0_ops.registry.schema import registry_db
 
-    state, town = corpus_state
+    state, town, instance = corpus_state
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no `bd` on PATH: transitions are recorded for replay
-    instance = dg.DagsterInstance.ephemeral()
     res = dg.materialize([role_adapter], partition_key="deacon", instance=instance, resources=_resources(state, town))
     assert res.success
     md = res.get_asset_materialization_events()[0].materialization.metadata
@@ -68,7 +70,8 @@ def test_role_adapter_asset_trains_records_lineage_and_bead(corpus_state, monkey
     assert any(k.startswith("deacon/") for k in counts) and any(k.startswith("core/") for k in counts)
     assert sum(counts.values()) == md["n_train"].value
     # each kept checkpoint is an observation of the adapter asset: step, train loss, path
-    obs = [r.asset_observation for r in instance.fetch_observations(dg.AssetKey("role_adapter"), limit=10).records]
+    obs = [r.asset_observation for r in instance.fetch_observations(dg.AssetKey("role_adapter"), limit=10).records
+           if r.asset_observation.metadata["run_id"].value == md["run_id"].value]
     assert md["checkpoints"].value == len(obs) >= 1
     for o in obs:
         assert o.partition == "deacon" and o.metadata["run_id"].value == md["run_id"].value
@@ -102,14 +105,18 @@ def _assert_valid_offline(state, job_id: str) -> None:
         assert r.ok, (line, r.errors)
 
 
-def _register_role_model(state, role: str) -> str:
-    """Register the newest role adapter of ``role`` as a model (what registry_entry does after the gate)."""
-    from gastown_assets.defs.training.assets import latest_adapter
+def _role_adapter_dir(instance) -> str | None:
+    flt = dg.AssetRecordsFilter(asset_key=dg.AssetKey("role_adapter"), asset_partitions=["deacon"])
+    records = instance.fetch_materializations(flt, limit=1).records
+    return records[0].asset_materialization.metadata["adapter_dir"].value if records else None
+
+
+def _register_role_model(state, adapter_dir: str, role: str) -> str:
+    """Register a role adapter as a model of ``role`` (what registry_entry does after the gate)."""
     from node0_ops.registry import store as reg
     from node0_ops.registry.schema import registry_db
 
-    db = registry_db(state)
-    return reg.register_model(db, role, None, [{"path": latest_adapter(db, "role", role=role), "kind": "role"}])
+    return reg.register_model(registry_db(state), role, None, [{"path": adapter_dir, "kind": "role"}])
 
 
 @pytest.mark.parametrize("asset_name, partition", [("task_adapter", None), ("dpo_adapter", "deacon")])
@@ -121,15 +128,13 @@ def test_stacked_adapter_is_trained_registered_and_its_bead_closed(corpus_state,
     from node0_ops.registry import store as reg
     from node0_ops.registry.schema import registry_db
 
-    state, town = corpus_state
+    state, town, instance = corpus_state
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    instance = dg.DagsterInstance.ephemeral()
-    if not store.load_examples(registry_db(state), store.latest_corpus_version(registry_db(state)), role="deacon"):
-        pytest.fail("sample town corpus has no deacon rows")
-    if assets.latest_adapter(registry_db(state), "role", role="deacon") is None:
+    if not _role_adapter_dir(instance):
         assert dg.materialize([assets.role_adapter], partition_key="deacon", instance=instance,
                               resources=_resources(state, town)).success
-    model = _register_role_model(state, "deacon")
+    role_dir = _role_adapter_dir(instance)
+    model = _register_role_model(state, role_dir, "deacon")
     run_config = None
     if partition is None:  # the task with the most deacon-compatible training rows
         db = registry_db(state)
@@ -146,6 +151,7 @@ def test_stacked_adapter_is_trained_registered_and_its_bead_closed(corpus_state,
     assert row["kind"] == ("task" if asset_name == "task_adapter" else "dpo")
     assert Path(row["path"]) == Path(md["adapter_dir"].value).resolve()
     assert reg.model_name("deacon", int(model.split("@")[1])) in row["compatible_models"]
+    assert md["role_adapter"].value == role_dir  # stacked on the adapter role_adapter[deacon] recorded
     argvs = _job_argvs(state, md["job_id"].value)
     assert argvs[1] == ["bd", "dep", "add", "{bead_id}", "{bead:" + _corpus_job(state) + "}"]
     assert any(a[-1].startswith("phase: checkpoint done, step=") for a in argvs)

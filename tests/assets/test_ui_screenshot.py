@@ -55,7 +55,8 @@ def _eval_report(n_pass: int, n: int = 4) -> dict:
 
 
 def _seed_candidate(state: Path, n: int, n_pass: int) -> None:
-    """Files and the ``exports`` + ``eval_reports`` rows of candidate ``n``, as exported_model/eval_report write them."""
+    """Files and the ``exports`` + ``eval_reports`` rows of candidate ``n``, as exported_model/eval_report write them
+    (the test then reports eval_report's materialization: the report id registry_entry takes)."""
     from gastown_assets.defs.models.assets import EVAL_DDL
     from node0_ops.corpus.store import open_db
     from node0_ops.lineage.db import dumps, upsert
@@ -175,6 +176,9 @@ def test_dagster_ui_shows_registry_entry_with_versions(tmp_path):
         refs = []
         for n, n_pass in ((1, 3), (2, 4)):
             _seed_candidate(state, n, n_pass)
+            # what eval_report[polecat] records: registry_entry registers that report's candidate
+            instance.report_runless_asset_event(dg.AssetMaterialization(
+                "eval_report", partition=ROLE, metadata={"report_id": f"{ROLE}-report-{n}"}))
             res = dg.materialize([registry_entry], partition_key=ROLE, instance=instance,
                                  resources={"lineage": LineageResource(state_dir=str(state))})
             assert res.success

@@ -121,6 +121,14 @@ def test_round_trip_into_a_fresh_state_lists_the_contributor(contributed, tmp_pa
     assert db2.scalar("select count(*) from contribution_items where bundle_id = ? and is_new", [b.bundle_id]) \
         == contributed["n_examples"] + contributed["n_pairs"]
     assert (state2 / "artifacts" / "corpus" / version / "sft_train.jsonl").is_file()
+    # the imported version is what Dagster's training stages take next (a runless corpus_version event)
+    import dagster as dg
+
+    from node0_ops.paths import dagster_home
+
+    with dg.DagsterInstance.from_config(str(dagster_home(state2))) as instance:
+        mat = instance.fetch_materializations(dg.AssetKey("corpus_version"), limit=1).records[0].asset_materialization
+    assert mat.metadata["corpus_version"].value == version and mat.metadata["bundle_id"].value == b.bundle_id
 
     # importing the same bundle again writes nothing
     assert import_bundle(db2, contributed["bundle"])["status"] == "already-imported"

@@ -6,13 +6,13 @@ import json
 import dagster as dg
 import pytest
 
+from gastown_assets.defs.corpus.assets import corpus_version
 from gastown_assets.defs.intake.checks import corpus_version_reverted_conventions
 from node0_ops.corpus.collect import collect_paths
 from node0_ops.corpus.format_sft import build_examples
 from node0_ops.drift.decisions import flagged_reversions, list_decisions
 from node0_ops.drift.status import format_sensor_status, sensor_status
 from node0_ops.drift.watch import scan
-from resources import LineageResource
 from sensors.common import RETRAIN_KEYS
 from sensors.convention_drift import convention_drift_sensor
 
@@ -122,9 +122,14 @@ def test_revert_is_flagged_for_review_not_retrained(env):
     assert [(f["rel"], f["to_version"], f["n_versions"]) for f in flags] == [("CLAUDE.md", 1, 2)]
     assert env.tick(convention_drift_sensor, cursor=reverted.cursor).run_requests == []
 
-    check = corpus_version_reverted_conventions(lineage=LineageResource(state_dir=str(env.state)))
+    # the check reads the corpus version Dagster recorded for corpus_version (the baseline build)
+    env.instance.report_runless_asset_event(dg.AssetMaterialization(
+        "corpus_version", metadata={"corpus_version": env.corpus_version}))
+    res = dg.materialize([corpus_version, corpus_version_reverted_conventions], instance=env.instance,
+                         resources=env.resources, selection=dg.AssetSelection.checks(corpus_version_reverted_conventions))
+    (check,) = res.get_asset_check_evaluations()
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    assert check.metadata["n_reverted"].value == 1
+    assert check.metadata["n_reverted"].value == 1 and check.metadata["corpus_version"].value == env.corpus_version
     lines = format_sensor_status(sensor_status(env.db()))
     assert any(line.strip().startswith("! review: CLAUDE.md reverted to version 1 of 2") for line in lines)
 

@@ -7,7 +7,8 @@ import dagster as dg
 
 from gastown_assets.defs.corpus.partitions import role_task_partitions
 from gastown_assets.defs.job_beads import collection_job
-from node0_ops.corpus import pipeline, store
+from gastown_assets.defs.materializations import upstream_handle
+from node0_ops.corpus import pipeline
 from resources import LineageResource, ScrubberResource, TownResource
 
 GROUP = "corpus"
@@ -78,13 +79,11 @@ def corpus_version(context: dg.AssetExecutionContext, lineage: LineageResource, 
 
 @dg.asset(group_name=GROUP, deps=[corpus_version], partitions_def=role_task_partitions, kinds={"jsonl"})
 def corpus_partition(context: dg.AssetExecutionContext, lineage: LineageResource) -> dg.MaterializeResult:
-    """One role x task slice of the latest corpus version, exported as TRL-ready JSONL per split."""
+    """One role x task slice of the materialized corpus version, exported as TRL-ready JSONL per split."""
     keys = context.partition_key.keys_by_dimension
     role, task = keys["role"], keys["task"]
     db = lineage.db()
-    version = store.latest_corpus_version(db)
-    if version is None:
-        raise dg.Failure(description="no corpus version yet: materialize corpus_version first")
+    version = upstream_handle(context, "corpus_version", "corpus_version")
     out = lineage.artifacts("corpus") / version / "partitions" / f"{role}__{task}"
     counts = pipeline.export_slice(db, version, out, role=role, task=task)
     return dg.MaterializeResult(metadata={

@@ -5,18 +5,17 @@ import json
 import dagster as dg
 
 from gastown_assets.defs.corpus.assets import corpus_version
-from node0_ops.corpus import store
+from gastown_assets.defs.materializations import checked_corpus_version
 from node0_ops.drift.decisions import ensure_tables, flagged_reversions
 from resources import LineageResource
 
 
 @dg.asset_check(asset=corpus_version)
-def corpus_version_reverted_conventions(lineage: LineageResource) -> dg.AssetCheckResult:
-    """Warn when the latest corpus version contains a convention file's reverted content (review before training)."""
+def corpus_version_reverted_conventions(context: dg.AssetCheckExecutionContext,
+                                        lineage: LineageResource) -> dg.AssetCheckResult:
+    """Warn when the checked corpus version contains a convention file's reverted content (review before training)."""
     db = ensure_tables(lineage.db())
-    version = store.latest_corpus_version(db)
-    if version is None:
-        raise dg.Failure(description="no corpus version yet: materialize corpus_version first")
+    version = checked_corpus_version(context)
     hashes = json.loads(db.scalar("select source_hashes from corpus_versions where corpus_version = ?", [version]) or "{}")
     flagged = flagged_reversions(db)
     held = [r for r in flagged if hashes.get(r["path"]) == r["sha256"]]

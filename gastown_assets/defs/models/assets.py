@@ -8,7 +8,8 @@ import dagster as dg
 
 from gastown_assets.defs.corpus.partitions import role_partitions
 from gastown_assets.defs.job_beads import role_job
-from gastown_assets.defs.training.assets import latest_adapter, role_adapter
+from gastown_assets.defs.materializations import upstream_handle
+from gastown_assets.defs.training.assets import role_adapter
 from node0_ops.corpus import store
 from node0_ops.lineage.db import dumps, upsert
 from resources import LineageResource, TownResource
@@ -21,20 +22,6 @@ EVAL_DDL = ["""create table if not exists eval_reports (
     suite varchar, corpus_version varchar, created_at timestamp, overall double, base_overall double,
     constrained_overall double, passed boolean, reasons varchar, report varchar, base_report varchar,
     constrained_report varchar, base_constrained_report varchar)"""]
-
-
-def _export_dir(db, role: str) -> str | None:
-    try:
-        return db.scalar("select export_dir from exports where role = ? order by created_at desc limit 1", [role])
-    except Exception:
-        return None
-
-
-def _need_adapter(db, role: str) -> str:
-    path = latest_adapter(db, "role", role=role)
-    if path is None:
-        raise dg.Failure(description=f"no trained role adapter for {role}: materialize role_adapter[{role}] first")
-    return path
 
 
 def _base_gguf(adapter_dir: str, log) -> str:
@@ -54,7 +41,7 @@ def exported_model(context: dg.AssetExecutionContext, lineage: LineageResource, 
     """Base + role adapter merged to safetensors and GGUF (f16, q8_0, q4_k_m), LoRA GGUFs, Modelfile and model card."""
     role = context.partition_key
     db = lineage.db()
-    adapter = _need_adapter(db, role)
+    adapter = upstream_handle(context, "role_adapter", "adapter_dir", role)
     from node0_ops.train.adapters import read_metadata
 
     meta = read_metadata(adapter)
@@ -103,12 +90,14 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
     role = context.partition_key
     db = lineage.db()
     db.ensure(EVAL_DDL)
-    export_dir = _export_dir(db, role)
-    if export_dir is None:
-        raise dg.Failure(description=f"no export for {role}: materialize exported_model[{role}] first")
-    result = json.loads(db.scalar("select result from exports where export_dir = ?", [export_dir]))
+    export_dir = upstream_handle(context, "exported_model", "export_dir", role)
+    row = db.query("select result, corpus_version from exports where export_dir = ?", [export_dir])
+    if not row:
+        raise dg.Failure(description=f"exported_model[{role}] recorded {export_dir}, which is not in the exports table",
+                         metadata={"export_dir": export_dir})
+    result = json.loads(row[0]["result"])
     gguf = result["ggufs"].get("q4_k_m") or next(iter(result["ggufs"].values()))
-    version = store.latest_corpus_version(db)
+    version = row[0]["corpus_version"]  # the test split of the corpus the candidate was trained on
     tasks = evaluator.tasks(store.load_examples(db, version, role=role, split="test") if version else [], role=role)
     base_gguf = _base_gguf(db.scalar("select adapter_dir from exports where export_dir = ?", [export_dir]), context.log)
     # base and candidate in two single-threaded llama.cpp children at once (one per core)
@@ -170,9 +159,11 @@ def registry_entry(context: dg.AssetExecutionContext, lineage: LineageResource) 
     role = context.partition_key
     db = lineage.db()
     db.ensure(EVAL_DDL)
-    rep = db.query("select * from eval_reports where role = ? order by created_at desc limit 1", [role])
-    if not rep:
-        raise dg.Failure(description=f"no eval report for {role}: materialize eval_report[{role}] first")
+    report_id = upstream_handle(context, "eval_report", "report_id", role)
+    rep = db.query("select * from eval_reports where report_id = ?", [report_id])
+    if not rep or rep[0]["role"] != role:
+        raise dg.Failure(description=f"eval_report[{role}] recorded report {report_id}, which is not a {role} report "
+                                     "in eval_reports", metadata={"report_id": report_id})
     rep = rep[0]
     export = json.loads(db.scalar("select result from exports where export_dir = ?", [rep["export_dir"]]))
     adapter = db.scalar("select adapter_dir from exports where export_dir = ?", [rep["export_dir"]])
@@ -204,17 +195,13 @@ def reg_db(lineage: LineageResource):
 @dg.asset(group_name=GROUP, deps=[registry_entry], partitions_def=role_partitions, kinds={"json"})
 def role_deployment(context: dg.AssetExecutionContext, lineage: LineageResource, town: TownResource,
                     evaluator: EvaluatorResource) -> dg.MaterializeResult:
-    """The role's node0 agent entry in the town settings, pointing at the newest registered model (gated, progressive rollout)."""
+    """The role's node0 agent entry in the town settings, pointing at the model registry_entry registered (gated, progressive rollout)."""
     from node0_ops.registry import store as reg
     from node0_ops.registry.deploy import DeployRefused, deploy
 
     role = context.partition_key
     db = reg_db(lineage)
-    models = reg.list_models(db, role=role)
-    if not models:
-        raise dg.Failure(description=f"no registered model for {role}")
-    newest = max(models, key=lambda m: m["version"])
-    ref = f"{newest['name']}@{newest['version']}"
+    ref = upstream_handle(context, "registry_entry", "model", role)
     try:
         res = deploy(db, ref, town_root=town.root_path(), town=True, role=role,
                      thresholds=evaluator.thresholds_yaml or None, state=lineage.state())

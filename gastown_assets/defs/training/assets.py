@@ -8,6 +8,7 @@ import dagster as dg
 from gastown_assets.defs.corpus.assets import corpus_version
 from gastown_assets.defs.corpus.partitions import role_partitions, task_partitions
 from gastown_assets.defs.job_beads import note_checkpoints, training_job
+from gastown_assets.defs.materializations import upstream_handle
 from node0_ops.corpus import store
 from resources import LineageResource, TownResource
 from resources.trainer import TrainerResource
@@ -32,11 +33,14 @@ class TaskAdapterConfig(dg.Config):
     role: str = "polecat"
 
 
-def _latest_version(db) -> str:
-    version = store.latest_corpus_version(db)
-    if version is None:
-        raise dg.Failure(description="no corpus version: materialize corpus_version first")
-    return version
+def _corpus_version(context) -> str:
+    """The corpus version the ``corpus_version`` materialization recorded (the one this run trains on)."""
+    return upstream_handle(context, "corpus_version", "corpus_version")
+
+
+def _role_adapter_dir(context, role: str) -> str:
+    """Adapter folder the ``role_adapter[role]`` materialization recorded (what task/DPO stages stack on)."""
+    return upstream_handle(context, "role_adapter", "adapter_dir", role)
 
 
 def _chat_only(rows: list[dict]) -> list[dict]:
@@ -108,27 +112,13 @@ def _role_mixture(db, version: str, role: str, trainer: TrainerResource):
     return train, val[:MAX_VAL_EXAMPLES], report
 
 
-def latest_adapter(db, kind: str, role: str | None = None, task: str | None = None) -> str | None:
-    """Newest completed adapter folder of a kind (from the trainer's ``train_runs`` table)."""
-    sql = "select adapter_path from train_runs where kind = ? and status = 'completed'"
-    params: list = [kind]
-    for col, val in (("role", role), ("task", task)):
-        if val:
-            sql += f" and {col} = ?"
-            params.append(val)
-    try:
-        return db.scalar(sql + " order by ended_at desc limit 1", params)
-    except Exception:  # train_runs not created yet
-        return None
-
-
 @dg.asset(group_name=GROUP, deps=[corpus_version], partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
 def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, lineage: LineageResource,
                  trainer: TrainerResource, town: TownResource) -> dg.MaterializeResult:
     """LoRA adapter trained (SFT) on one role's corpus partitions."""
     role = context.partition_key
     db = lineage.db()
-    version = _latest_version(db)
+    version = _corpus_version(context)
     trainer = trainer.with_overrides(base=config.base_model, lora_r=config.lora_rank, max_steps=config.max_steps,
                                      lora_alpha=2 * config.lora_rank)
     if config.corpus_path:
@@ -188,10 +178,8 @@ def task_adapter(context: dg.AssetExecutionContext, config: TaskAdapterConfig, l
     """Stackable LoRA adapter for one task, trained on top of a frozen role adapter."""
     task = context.partition_key
     db = lineage.db()
-    version = _latest_version(db)
-    role_dir = latest_adapter(db, "role", role=config.role)
-    if role_dir is None:
-        raise dg.Failure(description=f"no trained role adapter for {config.role}: materialize role_adapter[{config.role}] first")
+    version = _corpus_version(context)
+    role_dir = _role_adapter_dir(context, config.role)
     train = store.load_examples(db, version, task=task, split="train")
     val = store.load_examples(db, version, task=task, split="val")
     if len(train) < MIN_TRAIN_EXAMPLES:
@@ -220,10 +208,8 @@ def dpo_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, tra
     """Role adapter refined with DPO on the role's preference pairs (reference = adapter disabled)."""
     role = context.partition_key
     db = lineage.db()
-    version = _latest_version(db)
-    role_dir = latest_adapter(db, "role", role=role)
-    if role_dir is None:
-        raise dg.Failure(description=f"no trained role adapter for {role}: materialize role_adapter[{role}] first")
+    version = _corpus_version(context)
+    role_dir = _role_adapter_dir(context, role)
     train = store.load_pairs(db, version, role=role, split="train")
     val = store.load_pairs(db, version, role=role, split="val") or store.load_pairs(db, version, role=role, split="test")
     if not train:
@@ -241,6 +227,7 @@ def dpo_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, tra
         note_checkpoints(job, ckpts)
         job.phase("train", run_id=res.run_id, train_loss=float(res.metrics.get("train_loss") or 0.0))
     ref = _register_stacked(lineage, res, "dpo", role_dir, job)
-    return dg.MaterializeResult(metadata={"role": role, "n_pairs": len(train), **_result_metadata(res, version),
+    return dg.MaterializeResult(metadata={"role": role, "role_adapter": dg.MetadataValue.path(role_dir),
+                                          "n_pairs": len(train), **_result_metadata(res, version),
                                           "checkpoints": len(ckpts), "adapter": ref, "job_id": job.job_id,
                                           "job_bead": job.bead_id or f"${job.var}"})
