@@ -17,20 +17,19 @@ def _db(lineage: LineageResource):
 def collection_job(context: dg.AssetExecutionContext, lineage: LineageResource, town: TownResource,
                    version: str, summary: dict) -> dict:
     """Metadata of the corpus-collection job of ``version`` (created and closed the first time it is seen)."""
-    from node0_ops.registry.beads import bead_of, corpus_job
-
     from node0_ops.corpus.store import current_source_counts
+    from node0_ops.registry.beads import bead_of, corpus_job, job_var
 
-    sources = current_source_counts(lineage.db())
-    text = (f"{summary.get('n_examples', 0)} SFT examples, {summary.get('n_pairs', 0)} DPO pairs from "
-            f"{sum(sources.values())} source files ({sources.get('transcript', 0)} session transcripts)")
     try:
+        sources = current_source_counts(lineage.db())
+        text = (f"{summary.get('n_examples', 0)} SFT examples, {summary.get('n_pairs', 0)} DPO pairs from "
+                f"{sum(sources.values())} source files ({sources.get('transcript', 0)} session transcripts)")
         job_id, created = corpus_job(_db(lineage), version, summary=text, cwd=town.root_path(), echo=context.log.info)
+        bead = bead_of(_db(lineage), job_id)
     except Exception as exc:  # noqa: BLE001 - bookkeeping never fails the corpus
         context.log.warning(f"corpus-collection bead not written: {type(exc).__name__}: {exc}")
         return {}
-    bead = bead_of(_db(lineage), job_id)
-    return {"collection_job_id": job_id, "collection_bead": bead or f"$JOB_{job_id[4:12]}",
+    return {"collection_job_id": job_id, "collection_bead": bead or f"${job_var(job_id)}",
             "collection_bead_created": created}
 
 
