@@ -89,14 +89,8 @@ def _stored_word(db: LineageDB, a: str, bead_id: str | None) -> str:
 
 def _resolve(db: LineageDB, argv: list[str], bead_id: str | None) -> list[str] | None:
     """argv with this job's and other jobs' bead ids filled in; None when one is not known yet."""
-    out = []
-    for a in argv:
-        other = _OTHER.match(a)
-        val = bead_id if a == PLACEHOLDER else (bead_of(db, other.group(1)) if other else a)
-        if val is None:
-            return None
-        out.append(val)
-    return out
+    out = [_stored_word(db, a, bead_id) for a in argv]
+    return None if any(a == PLACEHOLDER or _OTHER.match(a) for a in out) else out
 
 
 class TrainingJob:
