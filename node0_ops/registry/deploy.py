@@ -123,7 +123,7 @@ def runtime_entry(ref: str, role: str, adapters: list[str], state: str | Path | 
     args = ["--model", ref]
     if adapters:
         args += ["--adapters", ",".join(adapters)]
-    args += ["--role", role, "--prime", PRIME]
+    args += ["--role", role, "--prime", PRIME, "--intake"]  # --intake: its sessions become corpus at exit
     entry: dict[str, Any] = {"command": INFERENCE_COMMAND, "args": args, "provider": PROVIDER,
                              # how Gas Town sees the agent is ready in its tmux pane (§3.3 RuntimeConfig.tmux)
                              "tmux": {"ready_prompt_prefix": "node0> ", "process_names": ["node0-inference", "python"]}}

@@ -246,3 +246,43 @@ def status(town_root: Path, command: str | None = None, settings: list[Path] | N
         rows.append(HookStatus(str(path), True, ours, command in ours if command else bool(ours),
                                [c for c in cmds if not is_ours(c)]))
     return rows
+
+
+@dataclass
+class IntakeHandoff:
+    """What :func:`hand_to_intake` did: ``taken`` (node0-intake exit 0), ``skipped`` (no transcript
+    or an empty one: nothing to take) or ``failed`` (``detail`` holds its message)."""
+
+    outcome: str
+    detail: str
+    command: str
+
+
+def hand_to_intake(transcript_path: str | Path, session_id: str, cwd: str, state: str | Path,
+                   town: str | Path, *, timeout_s: float = 120.0) -> IntakeHandoff:
+    """Hand a closed node0 agent session to ``node0-intake`` exactly as the Claude Code
+    ``SessionEnd`` hook does: run :func:`intake_command` with the hook JSON (``session_id``,
+    ``transcript_path``, ``cwd``, ``hook_event_name``) on stdin.
+
+    Never raises: a missing ``node0-intake``, a timeout (``timeout_s`` seconds) or a non-zero exit
+    is returned as ``failed`` with the command's message, so an agent's exit is never lost to it.
+    """
+    import subprocess
+
+    command = intake_command(state, town)
+    path = Path(transcript_path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return IntakeHandoff("skipped", f"{path}: no transcript written (nothing was said)", command)
+    event = json.dumps({"session_id": session_id, "transcript_path": str(path.resolve()), "cwd": cwd,
+                        "hook_event_name": EVENT, "reason": "node0-agent-exit"})
+    try:
+        done = subprocess.run(shlex.split(command), input=event, capture_output=True, text=True,
+                              timeout=timeout_s, check=False)
+    except FileNotFoundError:
+        return IntakeHandoff("failed", f"{SCRIPT} not found (install the project: make run)", command)
+    except subprocess.TimeoutExpired:
+        return IntakeHandoff("failed", f"{SCRIPT} did not finish in {timeout_s:.0f} s", command)
+    if done.returncode != 0:
+        text = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        return IntakeHandoff("failed", f"exit {done.returncode}: {text[-1] if text else 'no message'}", command)
+    return IntakeHandoff("taken", done.stdout.strip() or "taken", command)

@@ -12,6 +12,7 @@ Usage::
     node0-inference --backend echo-script --script replies.json --role polecat --no-rag     # no model
     node0-inference --model polecat --role polecat --dry-run                                # what it would do
     node0-inference --model polecat --role polecat --prime full       # let `gt prime` load the full prime
+    node0-inference --model polecat --role polecat --intake           # session -> node0-intake at exit
 
 Model resolution: ``--model NAME[@VERSION]`` through the registry (``<state>/lineage.duckdb``);
 ``--model-path`` / ``--adapter-path NAME=GGUF`` give files directly (no registry needed).
@@ -288,7 +289,8 @@ def cmd_agent(args) -> int:
                 "policy": {"allowed": ["gt", "bd", "git", "read-only tools"] + list(cfg.extra_allowed),
                            "refuses": "pkill, killall, kill -9, force push, --no-verify, rm -rf outside the work tree, "
                                       "raw beads SQL/files, sudo, package installs, destructive git, writes via >"},
-                "max_steps": cfg.max_steps, "rag": cfg.use_rag, "budget_tokens": cfg.budget_tokens, "prime": cfg.prime}
+                "max_steps": cfg.max_steps, "rag": cfg.use_rag, "budget_tokens": cfg.budget_tokens, "prime": cfg.prime,
+                "intake": args.intake}
         print(json.dumps(plan, indent=2))
         print("\n--- system context ---\n" + text + "\n\n" + INSTRUCTIONS.format(cwd=cfg.work_tree))
         return 0
@@ -307,6 +309,22 @@ def cmd_agent(args) -> int:
         return agent.run(sys.stdin, initial=args.prompt)
     finally:
         backend.close()
+        if args.intake:
+            _intake(transcript, cfg.work_tree, args.state_dir, town)
+
+
+def _intake(transcript, work_tree: str, state: str | None, town: Path) -> None:
+    """``--intake``: hand the closed session to ``node0-intake`` as the SessionEnd hook does."""
+    from node0_ops.paths import state_dir
+    from node0_ops.registry.hooks import hand_to_intake
+
+    res = hand_to_intake(transcript.path, transcript.session_id, work_tree, state_dir(state), town)
+    if res.outcome == "failed":
+        print(f"node0-inference: session {transcript.session_id} not taken into the corpus: {res.detail}\n"
+              f"  the new_sessions sensor still finds {transcript.path}; or run: {res.command} "
+              f"--event <hook.json>", file=sys.stderr)
+    else:
+        print(f"node0-inference: intake {res.outcome}: {res.detail}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- parsers
@@ -337,6 +355,9 @@ def agent_parser() -> argparse.ArgumentParser:
     p.add_argument("--prime", choices=("compact", "full"), default="compact",
                    help="a `gt prime` the model asks for: compact = answered by the compact prime "
                         "(node0-inference prime --role ROLE, the system context; default), full = run gt prime")
+    p.add_argument("--intake", action="store_true",
+                   help="at exit hand the session's transcript to node0-intake (as the SessionEnd hook does for "
+                        "Claude agents), so it becomes scrubbed corpus; the deployed node0-<role> entries set it")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the context, load nothing, exit")
     p.add_argument("--print-context", action="store_true", help="print the system context and exit")
     p.add_argument("prompt", nargs="?", help="first message (Gas Town prompt_mode=arg)")

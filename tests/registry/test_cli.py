@@ -65,7 +65,7 @@ def test_deploy_refused_forced_and_rollback(run, make_model, sample_town):
                        "--reason", "hotfix gt-abc12", "--json")
     res = json.loads(out)
     assert code == 0 and res["forced"] and res["reason"] == "hotfix gt-abc12"
-    assert res["entry"]["args"] == ["--model", "polecat-v1@1", "--role", "polecat", "--prime", "compact"]
+    assert res["entry"]["args"] == ["--model", "polecat-v1@1", "--role", "polecat", "--prime", "compact", "--intake"]
     settings = json.loads((sample_town / "gastown/settings/config.json").read_text())
     assert settings["role_agents"]["polecat"] == "node0-polecat"
     code, out, _ = run("history")

@@ -34,7 +34,7 @@ def test_deploy_to_rig_writes_runtime_config_and_keeps_other_keys(db, make_model
     assert doc["role_agents"] == {"polecat": "node0-polecat", "refinery": "claude-sonnet"}
     assert doc["agents"]["node0-polecat"] == {
         "command": "node0-inference", "provider": "node0", "env": {"GASTOWN_FT_HOME": str(state)},
-        "args": ["--model", "polecat-v1@1", "--adapters", "task-git-workflow", "--role", "polecat", "--prime", "compact"],
+        "args": ["--model", "polecat-v1@1", "--adapters", "task-git-workflow", "--role", "polecat", "--prime", "compact", "--intake"],
         "tmux": {"ready_prompt_prefix": "node0> ", "process_names": ["node0-inference", "python"]}}
     assert {k: v for k, v in doc.items() if k not in ("agents", "role_agents")} == \
            {k: v for k, v in before.items() if k != "role_agents"}
@@ -54,7 +54,7 @@ def test_deploy_to_town_settings(db, make_model, town):
     res = deploy(db, "deacon", town_root=town, town=True, role="deacon")
     doc = json.loads((town / "settings/config.json").read_text())
     assert doc["role_agents"]["deacon"] == "node0-deacon" and doc["role_agents"]["mayor"] == "claude-opus"
-    assert doc["agents"]["node0-deacon"]["args"] == ["--model", "deacon-v1@1", "--role", "deacon", "--prime", "compact"]
+    assert doc["agents"]["node0-deacon"]["args"] == ["--model", "deacon-v1@1", "--role", "deacon", "--prime", "compact", "--intake"]
     assert set(doc["agents"]) == {"claude", "claude-opus", "claude-sonnet", "claude-haiku", "node0-deacon"}
     assert res.scope == "town" and get_model(db, "deacon-v1")["deployed_rigs"] == ["(town)"]
 

@@ -150,3 +150,39 @@ def test_sensor_runs_the_hook_copy_once_and_skips_the_original(env, monkeypatch)
     assert db.scalar("select scope from current_sources where path = ?", [str(copy)]) == "session"
     assert db.scalar("select count(*) from current_sources where path = ?", [str(original)]) == 0
     assert [(r["session_key"], r["status"]) for r in _rows(env.state)] == [(NEW_ID, "collected")]
+
+
+def test_node0_agent_hands_its_own_transcript_to_the_intake_at_exit(sample_town, state, tmp_path, monkeypatch,
+                                                                     capsys):
+    """``node0-inference --intake`` (what deployed node0-<role> entries run): the session it wrote is
+    taken by ``node0-intake`` when the agent exits, as Claude sessions are by the SessionEnd hook."""
+    from node0_ops.serve.cli import main as agent_main
+
+    work = tmp_path / "gt" / "gastown" / "polecats" / "nux"
+    work.mkdir(parents=True)
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps(["Nothing to do: the hook is empty, so I wait for work."]))
+    projects = tmp_path / "claude-home" / "projects" / "nux"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert agent_main(["--backend", "echo-script", "--script", str(script), "--role", "polecat", "--no-rag",
+                       "--work-tree", str(work), "--transcript-dir", str(projects), "--state-dir", str(state),
+                       "--town", str(sample_town), "--intake", "check your hook"]) == 0
+    [written] = projects.glob("*.jsonl")
+    err = capsys.readouterr().err
+    assert "intake taken" in err and f"session {written.stem} registered as a sessions partition" in err
+    [row] = _rows(state)
+    assert (row["session_key"], row["status"], row["role"]) == (written.stem, "requested", "polecat")
+    assert Path(row["path"]).read_bytes() == written.read_bytes()
+    assert _partitions(state) == [written.stem]
+
+
+def test_hand_to_intake_skips_an_empty_session_and_reports_a_refused_one(sample_town, state, tmp_path):
+    from node0_ops.registry.hooks import hand_to_intake
+
+    res = hand_to_intake(tmp_path / "never-written.jsonl", "s1", str(tmp_path), state, sample_town)
+    assert res.outcome == "skipped" and "no transcript" in res.detail
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("this is not a transcript\n")
+    res = hand_to_intake(bad, "s2", str(tmp_path), state, sample_town)
+    assert res.outcome == "failed" and res.detail.startswith("exit 1:") and "bad.jsonl" in res.detail
+    assert not list(state.glob("intake/sessions/**/*.jsonl"))
