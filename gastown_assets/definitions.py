@@ -9,6 +9,7 @@ from gastown_assets.defs.corpus import assets as corpus_assets
 from gastown_assets.defs.corpus import checks as corpus_checks
 from gastown_assets.defs.intake import assets as intake_assets
 from gastown_assets.defs.intake import checks as intake_checks
+from gastown_assets.defs.jobs import corpus_job, role_model_job
 from gastown_assets.defs.models import assets as model_assets
 from gastown_assets.defs.models import checks as model_checks
 from gastown_assets.defs.models.rollback import eval_regression_rollback
@@ -18,9 +19,6 @@ from resources import LineageResource, TownResource
 from resources.settings import configured_resources
 from sensors import all_sensors
 
-corpus_job = dg.define_asset_job(
-    "corpus_job", selection=dg.AssetSelection.assets("collected_records", "scrubbed_records", "corpus_version"),
-    description="Collect, scrub, format and version the corpus of the configured town.")
 
 
 def build_resources() -> dict:
@@ -37,7 +35,7 @@ def build_resources() -> dict:
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([corpus_assets, training_assets, model_assets, intake_assets, serving_assets]),
     asset_checks=dg.load_asset_checks_from_modules([corpus_checks, model_checks, intake_checks]),
-    jobs=[corpus_job, eval_regression_rollback],
+    jobs=[corpus_job, role_model_job, eval_regression_rollback],
     sensors=all_sensors,
     resources=build_resources(),
 )

@@ -4,13 +4,16 @@
                                       [--train-minutes 9] [--max-steps N] [--learning-rate LR]
                                       [--skip-training] [--no-real-data]
 
+One run of ``role_model_job`` (:mod:`gastown_assets.defs.jobs`) on the state's Dagster instance:
 corpus -> role adapter -> exported model (safetensors, GGUF, Modelfile) -> eval report (base vs
 candidate) -> registry entry (blocking eval-threshold check) -> deployment into the town settings.
-Each step is a Dagster materialization on the state's instance, browsable afterwards in the UI.
+The UI shows that one run with the whole lineage; this script only sets the knobs, launches it,
+prints a line per step and the summary. ``--skip-training`` runs ``corpus_job`` instead.
 The default role is deacon: the first stage of the progressive rollout (deacon and boot first).
 """
 
 import argparse
+import logging
 import sys
 import time
 
@@ -20,21 +23,85 @@ from gastown_assets.cli.common import add_common_flags, apply_common_flags
 from node0_ops.paths import dagster_home, lineage_db_path, state_dir, town_root
 
 
-def _materialize(selection, resources, partition_key=None, log_level="WARNING"):
-    instance = dg.DagsterInstance.get()
-    return dg.materialize(selection, resources=resources, instance=instance, partition_key=partition_key,
-                          raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+STEPS = {"collected_records": "corpus: collect town sources", "scrubbed_records": "corpus: scrub secrets and PII",
+         "corpus_version": "corpus: format SFT examples and DPO pairs, version",
+         "role_adapter": "role adapter (LoRA SFT)",
+         "exported_model": "export (merge, safetensors, GGUF f16/q8_0/q4_k_m, Modelfile)",
+         "eval_report": "eval report (base vs candidate)", "registry_entry": "registry entry",
+         "role_deployment": "deploy into the town settings"}
+GATE = "registry_entry_eval_threshold"
 
 
-def _failure_text(result) -> str:
-    for ev in result.all_events:
-        if ev.event_type_value == "STEP_FAILURE":
-            data = ev.step_failure_data
-            if data.user_failure_data and data.user_failure_data.description:
-                return data.user_failure_data.description
-            if data.error:
-                return data.error.message.strip().splitlines()[0]
-    return "see the run in the Dagster UI"
+class _Progress(logging.Handler):
+    """Prints a line when a step of the run starts, ends or fails, and each check's outcome (the
+    Dagster console logger stays off: one run, readable output). ``after`` runs a callback when a step
+    succeeds (the corpus stats after ``corpus_version``)."""
+
+    def __init__(self, partition: str | None, after: dict):
+        super().__init__(level=logging.DEBUG)
+        self.partition, self.after, self.started, self.n = partition, after, {}, 0
+
+    def emit(self, record):
+        meta = getattr(record, "dagster_meta", None)
+        ev = meta.get("dagster_event") if isinstance(meta, dict) else None
+        if ev is None or not ev.step_key:
+            return
+        kind, step = ev.event_type_value, ev.step_key
+        try:
+            if kind == "STEP_START" and step in STEPS:
+                self.n += 1
+                self.started[step] = time.perf_counter()
+                part = f" [{self.partition}]" if self.partition and step.startswith(("role", "exp", "eval", "reg")) else ""
+                print(f"\n== {self.n}. {STEPS[step]}{part}", flush=True)
+            elif kind == "STEP_SUCCESS" and step in self.started:
+                print(f"   done in {time.perf_counter() - self.started[step]:.0f} s", flush=True)
+                if step in self.after:
+                    self.after[step]()
+            elif kind == "ASSET_CHECK_EVALUATION":
+                data = ev.event_specific_data
+                if data.check_name != GATE:
+                    outcome = "passed" if data.passed else "FAILED" if getattr(data, "blocking", True) else \
+                        "failed (a warning: not blocking)"
+                    print(f"   check {data.check_name}: {outcome}", flush=True)
+            elif kind == "STEP_FAILURE" and step in STEPS:
+                print(f"   FAILED: {_step_failure(ev)}", file=sys.stderr, flush=True)
+        except Exception as exc:  # noqa: BLE001 - progress output never fails the run
+            print(f"   (progress output failed: {type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+def _step_failure(ev) -> str:
+    data = ev.step_failure_data
+    if data.user_failure_data and data.user_failure_data.description:
+        return data.user_failure_data.description
+    return data.error.message.strip().splitlines()[0] if data.error else "see the run in the Dagster UI"
+
+
+def run_job(name: str, resources: dict, partition: str | None, after: dict | None = None) -> dg.ExecuteInProcessResult:
+    """One in-process run of the code location's job ``name`` on the state's instance (shown in the UI
+    as one run), with ``resources`` and progress lines instead of Dagster's console log."""
+    from gastown_assets import definitions as d
+
+    handler = _Progress(partition, after or {})
+
+    @dg.logger
+    def progress(_init_context):
+        log = logging.Logger("gtft.main_job", level=logging.DEBUG)
+        log.addHandler(handler)
+        return log
+
+    defs = dg.Definitions(assets=list(d.defs.assets), asset_checks=list(d.defs.asset_checks), jobs=list(d.defs.jobs),
+                          resources=resources, loggers={"progress": progress})
+    return defs.resolve_job_def(name).execute_in_process(
+        instance=dg.DagsterInstance.get(), partition_key=partition, raise_on_error=False,
+        run_config={"loggers": {"progress": {}}}, tags={"gtft/trigger": "make run"})
+
+
+def _failures(result) -> list[str]:
+    """``step: message`` of each failed step except the eval gate (a failed gate is an expected outcome)."""
+    gate = {e.step_key for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+            and e.event_specific_data.check_name == GATE}
+    return [f"{e.step_key}: {_step_failure(e)}" for e in result.all_events
+            if e.event_type_value == "STEP_FAILURE" and e.step_key not in gate]
 
 
 def _md(result, key):
@@ -93,27 +160,21 @@ def main(argv=None) -> int:
     print(f"== gastown-finetune main job\n   town:  {root}\n   state: {state_dir()}", flush=True)
 
     from gastown_assets.cli import corpus as corpus_cli
-
-    print("\n== 1/5 corpus: collect -> scrub -> format -> version", flush=True)
+    from gastown_assets.definitions import build_resources
     from node0_ops.paths import real_data_extras
 
     extras = [] if args.no_real_data else real_data_extras()
     if extras:
         print(f"   real Gas Town data added as extra sources: {', '.join(str(e) for e in extras)}")
-    t = time.perf_counter()
-    corpus_cli.main(["build", *[a for e in extras for a in ("--extra", str(e))]])
-    corpus_cli.main(["stats"])
-    print(f"   done in {time.perf_counter() - t:.0f} s", flush=True)
-    if args.skip_training:
-        return 0
-
-    from gastown_assets.defs.models import assets as ma
-    from gastown_assets.defs.models import checks as mc
-    from gastown_assets.defs.training import assets as ta
-    from gastown_assets.definitions import build_resources
-
     resources = build_resources()
-    resources["town"] = type(resources["town"])(root=str(root))
+    resources["town"] = type(resources["town"])(root=str(root), extra_sources=[str(e) for e in extras])
+    after = {"corpus_version": lambda: corpus_cli.main(["stats"])}
+    if args.skip_training:
+        res = run_job("corpus_job", resources, None, after)
+        for f in _failures(res):
+            print(f"FAILED: {f}", file=sys.stderr)
+        return 0 if res.success else 1
+
     base = default_base() if args.base == "auto" else args.base
     steps_default, lr_default, top_layers = BASE_SETTINGS.get(base, (150, 1e-3, 0))
     max_steps = args.max_steps or steps_default
@@ -122,21 +183,18 @@ def main(argv=None) -> int:
         base=base, max_steps=max_steps, max_minutes=args.train_minutes, learning_rate=args.learning_rate or lr_default,
         lora_top_layers=top_layers, eval_every=max_steps, checkpoint_every=25)
     budget = f"{args.train_minutes:g} min, at most {max_steps} steps" if args.train_minutes else f"{max_steps} steps"
-    print(f"\n   base {base}: {budget} at lr {args.learning_rate or lr_default:g}", flush=True)
+    print(f"   role {args.role}, base {base}: {budget} at lr {args.learning_rate or lr_default:g}\n"
+          f"   one run of role_model_job (corpus -> role adapter -> export -> eval -> registry -> gate -> deploy)",
+          flush=True)
     role = args.role
-    steps = [("2/5 role adapter (LoRA SFT)", [ta.role_adapter], "role_adapter"),
-             ("3/5 export (merge, safetensors, GGUF f16/q8_0/q4_k_m, Modelfile)", [ma.exported_model], "exported_model"),
-             ("4/5 eval report (base vs candidate)", [ma.eval_report], "eval_report")]
-    info = {}
-    for title, sel, key in steps:
-        print(f"\n== {title} [{role}]", flush=True)
-        t = time.perf_counter()
-        res = _materialize(sel, resources, role)
-        if not res.success:
-            print(f"FAILED: {_failure_text(res)}", file=sys.stderr)
-            return 1
-        info[key] = _md(res, key)
-        print(f"   done in {time.perf_counter() - t:.0f} s", flush=True)
+    res = run_job("role_model_job", resources, role, after)
+    failed = _failures(res)
+    if failed:
+        print("\nFAILED: " + "\n        ".join(failed), file=sys.stderr)
+        print(f"   run {res.run_id}: see it in the Dagster UI (command below)", file=sys.stderr)
+        return 1
+    info = {key: _md(res, key) for key in ("role_adapter", "exported_model", "eval_report")}
+    print(f"\n== summary [{role}] (run {res.run_id})", flush=True)
     tr = info["role_adapter"]
     print(f"   adapter: {tr.get('adapter_dir')}  steps={tr.get('steps')}  train_loss={_num(tr.get('train_loss'))}  "
           f"val_loss={_num(tr.get('val_loss'))}  run_id={tr.get('run_id')}")
@@ -150,10 +208,6 @@ def main(argv=None) -> int:
         print(f"   gate tasks (suite {ev.get('suite')} + corpus test split), unconstrained: " + "  ".join(
             f"{k} {_num(q['base'].get(k))} -> {_num(q['candidate'].get(k))}" for k in keys))
 
-    print(f"\n== 5/5 registry entry -> eval gate -> deploy [{role}]", flush=True)
-    # a failed gate is an expected outcome reported below, not a crash: keep Dagster's console quiet
-    res = _materialize([ma.registry_entry, mc.registry_entry_eval_threshold, ma.role_deployment], resources, role,
-                       log_level="CRITICAL")
     reg = _md(res, "registry_entry")
     model = reg.get("model", "?")
     print(f"   registered {model} (candidate)")
@@ -168,7 +222,7 @@ def main(argv=None) -> int:
     elif deployed:
         print(f"   deployed {model} as node0-{role} in {root}/settings/config.json")
     else:
-        print(f"   not deployed: {_failure_text(res)}")
+        print("   not deployed: the run ended before role_deployment (see the run in the Dagster UI)")
 
     print(f"\n== done in {time.perf_counter() - t0:.0f} s")
     print(f"lineage DB:   {lineage_db_path()}")
