@@ -115,11 +115,15 @@ def _num(v) -> str:
     return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
-# Per base: (most optimizer steps, peak LoRA lr, LoRA top layers) from bench/quality.py's learning curves on
-# this 2-core CPU. The run itself is bounded by --train-minutes (the trainer fits its step count and LR
-# schedule to the budget after timing a few steps), so `make run` stays near 20 minutes on this CPU and
-# trains proportionally longer on an AMX CPU or a GPU.
-BASE_SETTINGS = {"smollm2-135m": (600, 1e-3, 0), "qwen2.5-coder-0.5b": (600, 1e-3, 0)}
+# SFTConfig settings per base from bench/quality.py's learning curves on this 2-core CPU (most optimizer
+# steps, peak LoRA lr, batch and LoRA shape). The run itself is bounded by --train-minutes (the trainer fits
+# its step count and LR schedule to the budget after timing a few steps), so `make run` stays near 20 minutes
+# on this CPU and trains proportionally longer on an AMX CPU or a GPU. Precedence: SFTConfig defaults <
+# these (except steps and lr) < <state>/resources.yaml's trainer.sft < these steps and lr < the flags.
+CURVE_SETTINGS = {"max_steps": 600, "learning_rate": 1e-3, "gradient_accumulation_steps": 2, "max_seq_len": 512,
+                  "lora.r": 16, "lora.lora_alpha": 32, "lora.top_layers": 0}
+BASE_SETTINGS = {"smollm2-135m": CURVE_SETTINGS, "qwen2.5-coder-0.5b": CURVE_SETTINGS}
+OTHER_BASE = {**CURVE_SETTINGS, "max_steps": 150}
 TRAIN_MINUTES = 9.0
 PREFERRED_BASES = ("qwen2.5-coder-0.5b", "smollm2-135m")
 
@@ -176,14 +180,16 @@ def main(argv=None) -> int:
         return 0 if res.success else 1
 
     base = default_base() if args.base == "auto" else args.base
-    steps_default, lr_default, top_layers = BASE_SETTINGS.get(base, (150, 1e-3, 0))
-    max_steps = args.max_steps or steps_default
+    settings = BASE_SETTINGS.get(base, OTHER_BASE)
+    max_steps = args.max_steps or settings["max_steps"]
+    lr = args.learning_rate or settings["learning_rate"]
     # one validation pass at the end (each pass costs a minute on this CPU); the rest from resources.yaml
-    resources["trainer"] = resources["trainer"].with_overrides(
-        base=base, max_steps=max_steps, max_minutes=args.train_minutes, learning_rate=args.learning_rate or lr_default,
-        lora_top_layers=top_layers, eval_every=max_steps, checkpoint_every=25)
+    curve = {k: v for k, v in settings.items() if k not in ("max_steps", "learning_rate")}
+    resources["trainer"] = resources["trainer"].with_defaults(sft=curve).with_overrides(sft={
+        "base": base, "max_steps": max_steps, "max_minutes": args.train_minutes, "learning_rate": lr,
+        "eval_every": max_steps, "checkpoint_every": 25})
     budget = f"{args.train_minutes:g} min, at most {max_steps} steps" if args.train_minutes else f"{max_steps} steps"
-    print(f"   role {args.role}, base {base}: {budget} at lr {args.learning_rate or lr_default:g}\n"
+    print(f"   role {args.role}, base {base}: {budget} at lr {lr:g}\n"
           f"   one run of role_model_job (corpus -> role adapter -> export -> eval -> registry -> gate -> deploy)",
           flush=True)
     role = args.role

@@ -4,9 +4,9 @@ evaluator and scrubber for every run of the code location (UI, sensors, ``dagste
 Example file (every key optional; names are the resources' fields)::
 
     trainer:
-      max_steps: 60          # optimizer steps of a role adapter
-      lora_r: 16
       mode: subprocess       # or inprocess
+      sft: {max_steps: 60, lora.r: 16}   # SFTConfig fields (node0_ops/train/sft_config.py)
+      dpo: {beta: 0.1}                   # DPOConfig fields
     evaluator:
       limit: 0               # suite tasks per category (0 = all)
       max_new_tokens: 96
@@ -35,6 +35,26 @@ def _classes() -> dict:
             "scrubber": ScrubberResource}
 
 
+def _trainer_hint(name: str, key: str) -> str:
+    """Where a training knob given at the trainer's top level belongs (SFTConfig / DPOConfig fields)."""
+    if name != "trainer":
+        return ""
+    import dataclasses
+
+    from node0_ops.train.dpo_config import DPOConfig
+    from node0_ops.train.lora_config import LoraConfig
+    from node0_ops.train.sft_config import SFTConfig
+
+    lora = {f.name for f in dataclasses.fields(LoraConfig)}
+    field = key.removeprefix("lora_") if key.removeprefix("lora_") in lora else None
+    if field:
+        return f"; LoRA shape goes under trainer.sft, e.g. sft: {{lora.{field}: ...}}"
+    for cls, sub in ((SFTConfig, "sft"), (DPOConfig, "dpo")):
+        if key.removeprefix("dpo_") in {f.name for f in dataclasses.fields(cls)}:
+            return f"; training knobs are {cls.__name__} fields: put it under trainer.{sub}, e.g. {sub}: {{{key.removeprefix('dpo_')}: ...}}"
+    return ""
+
+
 def load_resource_settings(state: str | Path) -> dict[str, dict]:
     """``{resource_name: {field: value}}`` from ``<state>/resources.yaml`` ({} when absent).
 
@@ -55,10 +75,15 @@ def load_resource_settings(state: str | Path) -> dict[str, dict]:
         known = set(classes[name].model_fields)
         bad = sorted(set(fields) - known)
         if bad:
-            raise ValueError(f"{path}: {name}.{bad[0]} is not a setting; {name} has {', '.join(sorted(known))}")
+            raise ValueError(f"{path}: {name}.{bad[0]} is not a setting; {name} has {', '.join(sorted(known))}"
+                             + _trainer_hint(name, bad[0]))
         try:
-            classes[name](**fields)
-        except Exception as exc:  # pydantic ValidationError: name the file, the key and the value
+            obj = classes[name](**fields)
+            if hasattr(obj, "check"):
+                obj.check()
+        except Exception as exc:  # pydantic ValidationError / dg.Failure: name the file, the key and the value
+            if hasattr(exc, "description"):
+                raise ValueError(f"{path}: {exc.description}") from None
             errors = getattr(exc, "errors", lambda: [])()
             if errors:
                 e = errors[0]

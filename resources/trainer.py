@@ -1,5 +1,19 @@
 """Trainer resource: LoRA SFT/DPO through node0_ops.train, in-process (tests) or in a subprocess.
 
+The training knobs are declared once, in the config dataclasses (:class:`~node0_ops.train.sft_config.SFTConfig`,
+:class:`~node0_ops.train.dpo_config.DPOConfig`, TRL style); this resource holds only a YAML path per method
+and overrides of those fields, so defaults and help text cannot drift. In ``<state>/resources.yaml``::
+
+    trainer:
+      mode: subprocess               # or inprocess
+      config_yaml: /path/sft.yaml    # optional SFTConfig YAML (node0-finetune --config format)
+      sft: {max_steps: 60, max_minutes: 20, lora.r: 16, learning_rate: 1.0e-3}   # SFTConfig fields
+      dpo: {max_steps: 10, beta: 0.1}                                            # DPOConfig fields
+      mixture: {role_weight: 3}      # MixtureConfig fields
+
+Without ``sft`` settings a role adapter trains with SFTConfig's defaults (one epoch over its mixture):
+bound a run from the UI or a sensor with ``sft: {max_steps: N}`` or ``{max_minutes: M}``.
+Task and DPO adapters train on the base of the role adapter they stack on unless ``base`` is set.
 torch is imported only when a training call runs, so the code location loads without it.
 """
 
@@ -11,30 +25,45 @@ from typing import Any
 import dagster as dg
 
 
+def _given(v: Any) -> bool:
+    """A per-run override counts unless it is None, "" or a numeric 0 (the "not set" of run configs)."""
+    return not (v is None or v == "" or (type(v) in (int, float) and v == 0))
+
+
+def _nested(d: dict) -> dict:
+    """A new nested dict from ``d``: ``{"lora.r": 4}`` -> ``{"lora": {"r": 4}}`` (inputs never mutated)."""
+    out: dict = {}
+    for key, val in d.items():
+        *parents, leaf = str(key).split(".")
+        cur = out
+        for p in parents:
+            cur = cur.setdefault(p, {})
+        cur[leaf] = _merge(cur.get(leaf) or {}, val) if isinstance(val, dict) else val
+    return out
+
+
+def _merge(a: dict, b: dict) -> dict:
+    """``b`` over ``a``, both nested first (a new dict)."""
+    out = _nested(a)
+    for key, val in _nested(b).items():
+        out[key] = _merge(out[key], val) if isinstance(val, dict) and isinstance(out.get(key), dict) else val
+    return out
+
+
 class TrainerResource(dg.ConfigurableResource):
-    """Training settings shared by role, task and DPO adapters.
+    """Runs role, task and DPO adapter training (``node0_ops.train.api``) with CUDA + bf16 when present.
 
     ``mode``: ``subprocess`` (default; isolates model memory, streams progress) or ``inprocess``.
-    ``config_yaml``: optional node0-style YAML for SFTConfig; the explicit fields here win.
-    Uses CUDA + bf16 when present (``device=auto``).
+    ``config_yaml`` / ``dpo_config_yaml``: optional YAML files of SFTConfig / DPOConfig.
+    ``sft`` / ``dpo``: overrides of those dataclasses' fields (``lora.r`` or ``{lora: {r: ..}}``).
+    ``mixture``: MixtureConfig fields of the role adapters' data mixture.
     """
 
     mode: str = "subprocess"
-    base: str = "smollm2-135m"
-    max_steps: int = 40
-    max_minutes: float = 0.0
-    max_seq_len: int = 512
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_top_layers: int = 0
-    learning_rate: float = 3e-4
-    gradient_accumulation_steps: int = 2
-    eval_every: int = 20
-    checkpoint_every: int = 20
-    dpo_beta: float = 0.1
-    dpo_max_steps: int = 10
-    seed: int = 0
     config_yaml: str = ""
+    dpo_config_yaml: str = ""
+    sft: dict[str, Any] = {}
+    dpo: dict[str, Any] = {}
     mixture: dict[str, Any] = {}
 
     def mixture_config(self):
@@ -51,57 +80,86 @@ class TrainerResource(dg.ConfigurableResource):
         except ValueError as exc:
             raise dg.Failure(description=f"trainer.{exc}") from None
 
-    def with_overrides(self, **fields) -> "TrainerResource":
-        """A copy with some fields replaced (per-run config of an asset); empty/zero values are ignored.
+    def with_overrides(self, *, sft: dict | None = None, dpo: dict | None = None) -> "TrainerResource":
+        """A copy with more SFTConfig / DPOConfig field overrides (per-run settings of an asset or the main
+        job); empty and zero values are ignored, so "not given" never replaces a setting.
 
         Raises:
-            dg.Failure: a field name this resource does not have.
+            dg.Failure: a field the config dataclass does not have, or a value it rejects.
         """
-        bad = sorted(set(fields) - set(type(self).model_fields))
-        if bad:
-            raise dg.Failure(description=f"unknown trainer setting {bad[0]!r}; settings: {', '.join(sorted(type(self).model_fields))}")
-        given = {k: v for k, v in fields.items() if v not in (None, "", 0)}
-        return type(self)(**{**self.model_dump(), **given}) if given else self
-
-    def _overrides(self, dpo: bool) -> list[str]:
-        vals = {"base": self.base, "max-steps": self.dpo_max_steps if dpo else self.max_steps,
-                "max-minutes": 0.0 if dpo else self.max_minutes,
-                "max-seq-len": self.max_seq_len, "lora.r": self.lora_r, "lora.lora-alpha": self.lora_alpha,
-                "lora.top-layers": self.lora_top_layers,
-                "learning-rate": self.learning_rate, "gradient-accumulation-steps": self.gradient_accumulation_steps,
-                "eval-every": self.eval_every, "checkpoint-every": self.checkpoint_every, "seed": self.seed}
-        if dpo:
-            vals["beta"] = self.dpo_beta
-            vals["max-prompt-len"] = min(384, self.max_seq_len * 3 // 4)  # DPOConfig's 384 at 512, scaled
-        out = []
-        for k, v in vals.items():
-            out += [f"--{k}", str(v)]
+        new_sft = _merge(self.sft, {k: v for k, v in (sft or {}).items() if _given(v)})
+        new_dpo = _merge(self.dpo, {k: v for k, v in (dpo or {}).items() if _given(v)})
+        if (new_sft, new_dpo) == (_nested(self.sft), _nested(self.dpo)):
+            return self
+        out = type(self)(**{**self.model_dump(), "sft": new_sft, "dpo": new_dpo})
+        out.check()
         return out
 
-    def sft_config(self):
+    def with_defaults(self, *, sft: dict | None = None) -> "TrainerResource":
+        """A copy where ``sft`` fills in only what this resource's ``sft`` does not set (a caller's
+        defaults under the operator's ``resources.yaml``, e.g. the main job's learning-curve settings).
+
+        Raises:
+            dg.Failure: as :meth:`with_overrides`.
+        """
+        out = type(self)(**{**self.model_dump(), "sft": _merge(sft or {}, self.sft)})
+        out.check()
+        return out
+
+    def check(self) -> None:
+        """Build both configs once so a bad field fails here, not in a training subprocess.
+
+        Raises:
+            dg.Failure: unknown field, wrong type, or a value ``__post_init__`` rejects (fix-it message).
+        """
+        self.sft_config()
+        self.dpo_config()
+
+    def sft_config(self, **more):
+        """SFTConfig from ``config_yaml`` + ``sft`` (+ ``more``, e.g. the role adapter's base)."""
         from node0_ops.train.sft_config import SFTConfig
 
-        return SFTConfig.from_yaml(self.config_yaml or None, self._overrides(dpo=False))
+        return self._build(SFTConfig, self.config_yaml, {**self.sft, **more}, "sft")
 
-    def dpo_config(self):
+    def dpo_config(self, **more):
+        """DPOConfig from ``dpo_config_yaml`` + ``dpo`` (+ ``more``)."""
         from node0_ops.train.dpo_config import DPOConfig
 
-        return DPOConfig.from_yaml(self.config_yaml or None, self._overrides(dpo=True))
+        return self._build(DPOConfig, self.dpo_config_yaml, {**self.dpo, **more}, "dpo")
+
+    @staticmethod
+    def _build(cls, path: str, overrides: dict, key: str):
+        try:
+            return cls.from_yaml(path or None, _nested(overrides))
+        except (ValueError, TypeError, FileNotFoundError) as exc:
+            raise dg.Failure(description=f"trainer.{key}: {exc}",
+                             metadata={"config": cls.__name__, "overrides": json.dumps(overrides, default=str)}) from None
 
     def fingerprint(self) -> str:
-        """Short hash of the settings (part of adapter folder names)."""
-        return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:8]
+        """Short hash of the resolved settings (part of adapter folder names)."""
+        data = {"sft": self.sft_config().to_dict(), "dpo": self.dpo_config().to_dict(), "mixture": self.mixture}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+    def _config(self, kind: str, role_adapter_dir: str | None):
+        more = {}
+        given = self.dpo if kind == "dpo" else self.sft
+        if role_adapter_dir and "base" not in given:   # stack on the base the role adapter was trained from
+            from node0_ops.train.adapters import read_metadata
+
+            base = read_metadata(role_adapter_dir).get("base")
+            more = {"base": base} if base else {}
+        return self.dpo_config(**more) if kind == "dpo" else self.sft_config(**more)
 
     def train(self, kind: str, train: list, val: list, out_dir: Path, *, db_path: str, run_meta: dict,
               role_adapter_dir: str | None = None, log=None):
         """Train one adapter (``kind`` = role | task | dpo). Returns node0_ops TrainResult.
 
         Raises:
-            dg.Failure: the run failed or ended paused/cancelled (metadata says which and where).
+            dg.Failure: bad settings, the run failed, or it ended paused/cancelled (metadata says which and where).
         """
         from node0_ops.train import api
 
-        cfg = self.dpo_config() if kind == "dpo" else self.sft_config()
+        cfg = self._config(kind, role_adapter_dir)
         progress = None
         if log is not None:
             def progress(ev):

@@ -9,7 +9,7 @@ retrained. Decisions go to the lineage table ``sensor_decisions``.
 
 import dagster as dg
 
-from node0_ops.drift.decisions import ensure_tables, record_decisions, record_tick
+from node0_ops.drift.decisions import record_decisions, record_tick
 from node0_ops.drift.engine import SENSOR, DriftCursor, evaluate_drift
 from node0_ops.drift.watch import scan
 from resources import LineageResource, TownResource
@@ -23,7 +23,7 @@ def convention_drift_sensor(context: dg.SensorEvaluationContext, town: TownResou
                             lineage: LineageResource) -> dg.SensorResult:
     """One RunRequest per drifted role (run_key = hash of its changed file set); reversions flagged."""
     settings = load_settings(lineage.state())
-    db = ensure_tables(lineage.db())
+    db = lineage.db()
     root = town.root_path()
     cursor = DriftCursor.loads(context.cursor)
     tick = evaluate_drift(db, root, scan(root, settings.drift.extra_paths), cursor, settings.drift)

@@ -7,7 +7,7 @@ import json
 
 import dagster as dg
 
-from node0_ops.drift.decisions import ensure_tables, record_decisions, record_tick
+from node0_ops.drift.decisions import record_decisions, record_tick
 from node0_ops.drift.regression import SENSOR, EvalEvent, assess_and_act
 from resources import LineageResource, TownResource
 from sensors.common import default_status, load_settings
@@ -60,7 +60,7 @@ def eval_regression_sensor(context: dg.SensorEvaluationContext, town: TownResour
     after = json.loads(context.cursor).get("storage_id") if context.cursor else None
     result = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=EVAL_REPORT, after_storage_id=after), limit=BATCH, ascending=True)
-    db = ensure_tables(lineage.db())
+    db = lineage.db()
     if not result.records:
         record_tick(db, SENSOR, "no new eval report")
         return dg.SensorResult(skip_reason=dg.SkipReason("no new eval report"), cursor=context.cursor)

@@ -9,7 +9,7 @@ import dagster as dg
 
 from gastown_assets.defs.intake.assets import session_records
 from gastown_assets.defs.intake.partitions import session_partitions
-from node0_ops.drift.decisions import ensure_tables, record_decisions, record_tick
+from node0_ops.drift.decisions import record_decisions, record_tick
 from node0_ops.drift.session_hook import intake_dir
 from node0_ops.drift.sessions import SENSOR, SessionCursor, evaluate_sessions, find_session_files
 from node0_ops.drift.watch import relative
@@ -23,7 +23,7 @@ def new_sessions_sensor(context: dg.SensorEvaluationContext, town: TownResource,
                         lineage: LineageResource) -> dg.SensorResult:
     """One dynamic-partition add per new session file and one ``session_records`` run per new/grown file."""
     settings = load_settings(lineage.state())
-    db = ensure_tables(lineage.db())
+    db = lineage.db()
     root = town.root_path()
     files = find_session_files(root, settings.sessions, [*town.transcript_paths(), intake_dir(lineage.state())])
     known = context.instance.get_dynamic_partitions(session_partitions.name)

@@ -18,22 +18,13 @@ from collections.abc import Iterable, Sequence
 from node0_ops.corpus.schema import CollectResult, DpoPair, Example, Record, Redaction, stable_id
 from node0_ops.lineage.db import LineageDB, dumps, upsert
 
-STORE_DDL = [
-    """create table if not exists current_sources (
-        path varchar primary key, sha256 varchar, kind varchar, scope varchar, updated_at timestamp)""",
-    """create table if not exists collections (
-        collection_id varchar primary key, created_at timestamp, town_root varchar, scope varchar,
-        n_sources integer, n_records integer, n_quarantined integer, counts varchar)""",
-]
-
-
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
 
 def open_db(path, config: dict | None = None) -> LineageDB:
-    """LineageDB with the corpus store tables ensured (``config``: DuckDB connection settings)."""
-    return LineageDB(path, extra_ddl=STORE_DDL, config=config)
+    """The LineageDB at ``path`` (``config``: DuckDB connection settings)."""
+    return LineageDB(path, config=config)
 
 
 def save_collection(db: LineageDB, result: CollectResult, *, town_root: str, scope: str = "full") -> dict:
@@ -205,3 +196,42 @@ def file_history(db: LineageDB) -> dict[str, list[str]]:
     for row in db.query("select path, sha256 from file_versions order by first_seen, sha256"):
         hist.setdefault(row["path"], []).append(row["sha256"])
     return hist
+
+
+def leaking_sources(db: LineageDB, version: str) -> list[dict]:
+    """Sources of a corpus version whose examples or DPO pairs sit in more than one split:
+    ``[{"source_key", "splits": [..]}]`` (empty when the splits are isolated)."""
+    return db.query("""
+        select source_key, list(distinct split) as splits from (
+          select e.source_key, e.split from examples e join corpus_version_members m
+            on m.item_id = e.example_id and m.item_kind = 'example' where m.corpus_version = ?
+          union all
+          select p.source_key, p.split from dpo_pairs p join corpus_version_members m
+            on m.item_id = p.pair_id and m.item_kind = 'dpo_pair' where m.corpus_version = ?)
+        group by 1 having count(distinct split) > 1""", [version, version])
+
+
+def version_flags(db: LineageDB, version: str) -> list[dict]:
+    """Convention contradictions and reverted files flagged while building ``version``
+    (``[{"kind", "path_a", "path_b", "detail"}]``)."""
+    return db.query("select kind, path_a, path_b, detail from corpus_flags where corpus_version = ?", [version])
+
+
+def source_hashes(db: LineageDB, version: str) -> dict[str, str]:
+    """``{path: sha256}`` of the sources a corpus version was built from ({} for an unknown version)."""
+    raw = db.scalar("select source_hashes from corpus_versions where corpus_version = ?", [version])
+    return json.loads(raw) if raw else {}
+
+
+def collection_quarantine(db: LineageDB, collection_id: str) -> list[dict]:
+    """What the collection ``collection_id`` quarantined (``[{"path", "position", "reason"}]``)."""
+    return db.query("""select q.path, q.position, q.reason from quarantine q join collections c
+                       on q.collected_at = c.created_at where c.collection_id = ? order by q.path, q.position""",
+                    [collection_id])
+
+
+def unscrubbed_records(db: LineageDB, path: str, sha256: str) -> list[Record]:
+    """Records of one source file version (``path`` at ``sha256``) not scrubbed yet, in file order."""
+    rows = db.query("select * from records where path = ? and sha256 = ? and scrubbed_payload is null "
+                    "order by line nulls first, record_id", [str(path), sha256])
+    return [Record.from_row(r) for r in rows]

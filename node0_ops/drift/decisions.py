@@ -1,6 +1,6 @@
 """What the sensors decided, in the lineage DB, so ``gt-model status`` can show it without Dagster.
 
-Tables (``CREATE TABLE IF NOT EXISTS``, ensured by :func:`ensure_tables`):
+Tables (declared in ``node0_ops/lineage/schema.sql``):
 
 - ``sensor_decisions``: one row per decision. ``decision`` is ``fired`` (a run was requested
   or a rollback done), ``skipped`` (drift below the threshold, eval within bounds) or
@@ -31,15 +31,6 @@ from node0_ops.lineage.db import LineageDB, dumps, upsert
 from node0_ops.paths import lineage_db_path
 
 DECISIONS = ("fired", "skipped", "flagged")
-DECISIONS_DDL = [
-    """create table if not exists sensor_decisions (
-        decision_id varchar primary key, ts timestamp, sensor varchar, decision varchar,
-        roles varchar[], score double, files varchar, run_keys varchar[], detail varchar)""",
-    """create table if not exists sensor_ticks (
-        sensor varchar primary key, ts timestamp, outcome varchar, detail varchar)""",
-]
-
-
 def now_utc() -> _dt.datetime:
     """Naive UTC timestamp (the lineage DB's convention)."""
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
@@ -72,22 +63,15 @@ class Decision:
         return stable_id(self.sensor, self.decision, ident)
 
 
-def ensure_tables(db: LineageDB) -> LineageDB:
-    """Create the sensor tables when missing; returns ``db``."""
-    db.ensure(DECISIONS_DDL)
-    return db
-
-
 def open_decisions_db(state: str | os.PathLike | None = None) -> LineageDB:
     """The lineage DB of ``state`` with the sensor tables."""
-    return LineageDB(lineage_db_path(state), extra_ddl=DECISIONS_DDL)
+    return LineageDB(lineage_db_path(state))
 
 
 def record_decisions(db: LineageDB, decisions: Sequence[Decision], ts: _dt.datetime | None = None) -> int:
     """Upsert decisions (idempotent by ``decision_id``). Returns rows written."""
     if not decisions:
         return 0
-    ensure_tables(db)
     ts = ts or now_utc()
     rows = [{"decision_id": d.decision_id, "ts": ts, "sensor": d.sensor, "decision": d.decision,
              "roles": list(d.roles), "score": None if d.score is None else float(d.score),
@@ -98,7 +82,6 @@ def record_decisions(db: LineageDB, decisions: Sequence[Decision], ts: _dt.datet
 
 def record_tick(db: LineageDB, sensor: str, outcome: str, detail: dict | None = None) -> None:
     """Remember a sensor's latest tick (one row per sensor)."""
-    ensure_tables(db)
     with db.write() as con:
         upsert(con, "sensor_ticks", [{"sensor": sensor, "ts": now_utc(), "outcome": outcome,
                                       "detail": dumps(detail or {})}])
@@ -116,7 +99,6 @@ def _decode(row: dict) -> dict:
 def list_decisions(db: LineageDB, *, sensor: str | None = None, decision: str | None = None,
                    role: str | None = None, limit: int | None = None) -> list[dict]:
     """Decision rows, newest first, JSON columns decoded."""
-    ensure_tables(db)
     sql, params = "select * from sensor_decisions where 1=1", []
     for col, val in (("sensor", sensor), ("decision", decision)):
         if val:
@@ -140,7 +122,6 @@ def last_by_role(db: LineageDB) -> dict[str, dict[str, dict]]:
 
 def last_ticks(db: LineageDB) -> dict[str, dict]:
     """``{sensor: {ts, outcome, detail}}``."""
-    ensure_tables(db)
     out = {}
     for r in db.query("select * from sensor_ticks order by sensor"):
         out[r["sensor"]] = {"ts": r["ts"], "outcome": r["outcome"],

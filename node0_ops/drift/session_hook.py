@@ -43,7 +43,7 @@ from pathlib import Path
 
 from node0_ops.corpus.collect import DEFAULT_MAX_LINE_BYTES
 from node0_ops.corpus.readers import FileInfo, FileRejected, iter_jsonl
-from node0_ops.drift.sessions import (SessionRequest, ensure_tables, registered_paths, save_requests,
+from node0_ops.drift.sessions import (SessionRequest, registered_paths, save_requests,
                                       session_request)
 from node0_ops.lineage.db import LineageDB
 
@@ -205,7 +205,6 @@ def register_transcript(db: LineageDB, path: Path, town_root: Path, check: Trans
         (this copy delivered twice, or the sensor took the original first): ``request`` then
         describes that row and nothing is written.
     """
-    ensure_tables(db)
     taken = {r["session_key"]: r["path"] for r in db.query("select session_key, path from intake_sessions")}
     holders = registered_paths(db).get(check.sha256, set())
     if holders:

@@ -36,7 +36,6 @@ from pathlib import Path, PurePosixPath
 
 from node0_ops.corpus.readers import sha256_file
 from node0_ops.corpus.schema import stable_id
-from node0_ops.corpus.store import STORE_DDL
 from node0_ops.corpus.transcripts import find_home_transcripts, find_transcripts_in, role_from_cwd
 from node0_ops.drift.decisions import Decision, now_utc
 from node0_ops.drift.sensor_config import SessionIntakeConfig
@@ -44,18 +43,9 @@ from node0_ops.drift.watch import relative, town_path
 from node0_ops.lineage.db import LineageDB, upsert
 
 SENSOR = "new_sessions"
-SESSIONS_DDL = ["""create table if not exists intake_sessions (
-    session_key varchar primary key, path varchar, sha256 varchar, size_bytes bigint, role varchar,
-    rig varchar, cwd varchar, discovered_at timestamp, status varchar, n_records integer,
-    n_quarantined integer, collected_at timestamp)"""]
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 SNIFF_BYTES = 65536
 
-
-def ensure_tables(db: LineageDB) -> LineageDB:
-    """Create ``intake_sessions`` (and the corpus store tables it reads) when missing; returns ``db``."""
-    db.ensure(STORE_DDL + SESSIONS_DDL)
-    return db
 
 
 @dataclass(frozen=True)
@@ -176,7 +166,6 @@ def evaluate_sessions(db: LineageDB, town_root: str | os.PathLike, files: Sequen
 
     Side effect: writes ``intake_sessions`` rows (status ``requested``) for the requests.
     """
-    ensure_tables(db)
     if not db.scalar("select count(*) from collections where scope = 'full'"):
         return SessionTick([], [], [], cursor, [], "no full collection yet: materialize collected_records first")
     now = time.time() if now is None else now
@@ -266,7 +255,6 @@ def session_path(db: LineageDB, key: str) -> str:
     Raises:
         KeyError: unknown key (not registered by the new-sessions sensor).
     """
-    ensure_tables(db)
     path = db.scalar("select path from intake_sessions where session_key = ?", [key])
     if path is None:
         raise KeyError(f"session partition {key!r} is not in intake_sessions: it is registered by the "
@@ -276,7 +264,6 @@ def session_path(db: LineageDB, key: str) -> str:
 
 def mark_collected(db: LineageDB, key: str, sha: str, n_records: int, n_quarantined: int) -> None:
     """Record that a session partition was collected."""
-    ensure_tables(db)
     with db.write() as con:
         con.execute("""update intake_sessions set status = 'collected', sha256 = ?, n_records = ?,
                        n_quarantined = ?, collected_at = ? where session_key = ?""",

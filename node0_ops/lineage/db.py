@@ -5,8 +5,8 @@ takes an exclusive ``fcntl`` lock on ``<db>.lock`` and keeps the connection
 only for the write itself. Reads never take that lock: they open a read-only
 connection and retry briefly while a writer holds the file.
 
-Tables are declared as ``CREATE TABLE IF NOT EXISTS`` DDL; subsystems register
-their own with :meth:`LineageDB.ensure` (corpus tables are built in).
+Every table is declared once, in ``schema.sql`` (:mod:`node0_ops.lineage.schema`), and applied
+with its forward migrations when a file is first opened in a process.
 
 Annotations name DuckDB classes as strings (postponed, PEP 563): a live reference from a
 function's annotations or typing's generic-alias cache (``Iterator[DuckDBPyConnection]``) keeps
@@ -21,63 +21,17 @@ import json
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import duckdb
 
-CORPUS_DDL = [
-    """create table if not exists sources (
-        path varchar, sha256 varchar, size_bytes bigint, kind varchar, rig varchar, role varchar,
-        n_records integer, n_quarantined integer, first_seen timestamp, last_seen timestamp,
-        primary key (path, sha256))""",
-    """create table if not exists records (
-        record_id varchar primary key, kind varchar, source_key varchar, path varchar, sha256 varchar,
-        line integer, byte_offset bigint, rig varchar, role varchar, payload varchar,
-        scrubbed_payload varchar, collected_at timestamp)""",
-    """create table if not exists quarantine (
-        qid varchar primary key, path varchar, position varchar, reason varchar, source_kind varchar,
-        collected_at timestamp)""",
-    """create table if not exists redactions (
-        record_id varchar, entity_type varchar, count integer, recognizer varchar,
-        primary key (record_id, entity_type, recognizer))""",
-    """create table if not exists examples (
-        example_id varchar primary key, kind varchar, role varchar, task varchar, origin varchar,
-        source_key varchar, split varchar, record_ids varchar[], messages varchar, text varchar,
-        meta varchar, n_tokens integer, created_at timestamp)""",
-    """create table if not exists dpo_pairs (
-        pair_id varchar primary key, role varchar, task varchar, origin varchar, failure_mode varchar,
-        source_key varchar, split varchar, record_ids varchar[], prompt varchar, chosen varchar,
-        rejected varchar, created_at timestamp)""",
-    """create table if not exists corpus_versions (
-        corpus_version varchar primary key, created_at timestamp, town_root varchar,
-        n_examples integer, n_pairs integer, source_hashes varchar, params varchar, stats varchar)""",
-    """create table if not exists corpus_version_members (
-        corpus_version varchar, item_kind varchar, item_id varchar,
-        primary key (corpus_version, item_kind, item_id))""",
-    """create table if not exists corpus_flags (
-        flag_id varchar primary key, corpus_version varchar, kind varchar, path_a varchar,
-        path_b varchar, detail varchar, created_at timestamp)""",
-    """create table if not exists file_versions (
-        path varchar, sha256 varchar, first_seen timestamp, last_seen timestamp,
-        primary key (path, sha256))""",
-    # imported corpus bundles (node0_ops.corpus.contributions): who contributed what to which version
-    """create table if not exists contributions (
-        bundle_id varchar primary key, contributor_fingerprint varchar, contributor_key varchar,
-        source_corpus_version varchar, corpus_version varchar, base_corpus_version varchar,
-        n_examples integer, n_pairs integer, n_new_examples integer, n_new_pairs integer,
-        n_resplit integer, lineage_summary varchar, bundle_path varchar, imported_at timestamp)""",
-    """create table if not exists contribution_items (
-        bundle_id varchar, item_kind varchar, item_id varchar, is_new boolean,
-        primary key (bundle_id, item_kind, item_id))""",
-]
-
+from node0_ops.lineage import schema
 
 class LineageDB:
     """Handle on the lineage DuckDB file.
 
     Args:
-        path: database file; parent directories are created.
-        extra_ddl: more ``CREATE TABLE IF NOT EXISTS`` statements to ensure.
+        path: database file; parent directories are created; the schema is applied on first open.
         timeout_s: how long a connection waits for another process's connection (seconds).
         config: DuckDB connection settings (https://duckdb.org/docs/configuration/overview),
             e.g. the ``connection_config`` of dagster-duckdb's ``DuckDBResource``.
@@ -85,28 +39,22 @@ class LineageDB:
     Raises:
         duckdb.IOException: when another process keeps the file locked for longer
             than ``timeout_s`` (30 s by default).
+        node0_ops.lineage.schema.SchemaError: the file was written by a newer project, or a
+            migration failed.
     """
 
-    _ensured: set[tuple[str, str]] = set()
+    _applied: set[str] = set()   # files whose schema this process applied
 
-    def __init__(self, path: str | Path, extra_ddl: Iterable[str] = (), timeout_s: float = 30.0,
-                 config: dict | None = None):
+    def __init__(self, path: str | Path, timeout_s: float = 30.0, config: dict | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout_s = timeout_s
         self.config = dict(config or {})
-        self.ensure(CORPUS_DDL)
-        self.ensure(extra_ddl)
-
-    def ensure(self, ddl: Iterable[str]) -> None:
-        """Run each DDL statement once per process (idempotent)."""
-        todo = [s for s in ddl if (str(self.path), s) not in self._ensured]
-        if not todo:
-            return
-        with self.write() as con:
-            for stmt in todo:
-                con.execute(stmt)
-        self._ensured.update((str(self.path), s) for s in todo)
+        key = str(self.path.resolve())
+        if key not in self._applied or not self.path.exists():
+            with self.write() as con:
+                schema.apply(con, where=str(self.path))
+            self._applied.add(key)
 
     @contextmanager
     def _lock(self) -> Iterator[None]:

@@ -1,6 +1,6 @@
-"""Registry tables (DuckDB) and the handle that ensures them.
+"""Registry tables (DuckDB; declared in ``node0_ops/lineage/schema.sql``) and the handle on them.
 
-Tables, registered with :class:`node0_ops.lineage.db.LineageDB` ``extra_ddl``:
+Tables:
 
 - ``models``: one row per role-model version, ``name`` = ``<role>-v<version>`` (``polecat-v3``).
   ``artifacts`` is JSON ``{kind: {path, sha256, bytes}}``; ``eval_report`` is the eval
@@ -17,7 +17,7 @@ Tables, registered with :class:`node0_ops.lineage.db.LineageDB` ``extra_ddl``:
 Usage::
 
     from node0_ops.registry.schema import registry_db
-    db = registry_db()                 # <state>/lineage.duckdb with registry tables
+    db = registry_db()                 # <state>/lineage.duckdb
 """
 
 import os
@@ -27,35 +27,6 @@ from node0_ops.paths import lineage_db_path
 
 MODEL_STATUSES = ("active", "candidate", "archived")
 
-REGISTRY_DDL = [
-    """create table if not exists models (
-        name varchar primary key, role varchar, base varchar, version integer, lora_rank integer,
-        trained_at timestamp, corpus_examples integer, corpus_version varchar, dpo_pairs integer,
-        eval_score double, eval_report varchar, adapters varchar[], status varchar,
-        deployed_rigs varchar[], artifacts varchar, run_id varchar, created_at timestamp, notes varchar,
-        hyperparameters varchar, chat_template varchar)""",
-    """create table if not exists adapters (
-        name varchar, version integer, kind varchar, task varchar, role varchar, path varchar,
-        gguf_path varchar, sha256 varchar, compatible_models varchar[], run_id varchar,
-        corpus_version varchar, base varchar, created_at timestamp,
-        primary key (name, version))""",
-    """create table if not exists deployments (
-        deploy_id varchar primary key, ts timestamp, action varchar, role varchar, scope varchar,
-        rig varchar, model varchar, previous_model varchar, forced boolean, rollout_override boolean,
-        reason varchar, gate_reasons varchar, settings_path varchar, backup_path varchar,
-        agent_name varchar, entry varchar, previous_agent varchar, previous_entry varchar,
-        undoes varchar)""",
-    """create table if not exists bead_transitions (
-        job_id varchar, seq integer, argv varchar, status varchar, ts timestamp, bead_id varchar,
-        replayed boolean, primary key (job_id, seq))""",
-    """create table if not exists bead_jobs (
-        job_id varchar primary key, kind varchar, subject varchar, depends_on varchar, created_at timestamp)""",
-    """create table if not exists rollout_events (
-        event_id varchar primary key, ts timestamp, from_stage integer, to_stage integer, forced boolean,
-        reason varchar, who varchar, blockers varchar, rollout_file varchar)""",
-]
-
-
 def registry_db(state: str | os.PathLike | None = None) -> LineageDB:
-    """The lineage DuckDB of ``state`` (see :func:`node0_ops.paths.state_dir`) with registry tables."""
-    return LineageDB(lineage_db_path(state), extra_ddl=REGISTRY_DDL)
+    """The lineage DuckDB of ``state`` (see :func:`node0_ops.paths.state_dir`)."""
+    return LineageDB(lineage_db_path(state))

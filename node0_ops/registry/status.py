@@ -6,7 +6,6 @@ Reads the registry tables and the sensors' ``sensor_decisions``/``sensor_ticks``
 """
 
 from node0_ops.corpus.schema import ROLES
-from node0_ops.drift.decisions import ensure_tables
 from node0_ops.drift.status import format_sensor_status, sensor_status
 from node0_ops.lineage.db import LineageDB
 from node0_ops.registry.store import list_models
@@ -14,7 +13,6 @@ from node0_ops.registry.store import list_models
 
 def role_status(db: LineageDB) -> dict:
     """``{roles: {role: {...}}, sensors: <sensor_status report>}`` (JSON-ready)."""
-    ensure_tables(db)
     sensors = sensor_status(db)
     models = list_models(db)
     out = {}

@@ -45,7 +45,6 @@ import tomllib
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from node0_ops.corpus.examples_common import ROLE_DUTIES, role_card
 from node0_ops.corpus.schema import ROLES
@@ -54,15 +53,6 @@ from node0_ops.serve.tokens import count_tokens
 
 DEFAULT_BUDGET = 2500
 DEFAULT_K = 8
-PRIME_DDL = [
-    """create table if not exists prime_reports (
-        report_id varchar primary key, ts timestamp, town_root varchar, role varchar, rig varchar,
-        query varchar, budget_tokens integer, full_tokens integer, full_bytes bigint,
-        compact_tokens integer, compact_bytes bigint, token_ratio double, byte_ratio double,
-        n_chunks integer, components varchar, chunk_ids varchar[])""",
-]
-
-
 @dataclass
 class CompactContext:
     """A role's compact context. ``chunks``: ``[{id, kind, path, distance, tokens}]`` that were included;
@@ -246,7 +236,7 @@ def prime_report(town_root: "str | os.PathLike | PrimeSource", role: str, *, sta
         "byte_ratio": round(ctx.bytes / full.bytes, 4) if full.bytes else None,
     }
     if record:
-        db = LineageDB(lineage_db_path(state), extra_ddl=PRIME_DDL)
+        db = LineageDB(lineage_db_path(state))
         with db.write() as con:
             upsert(con, "prime_reports", [{
                 "report_id": report["report_id"], "ts": datetime.now(timezone.utc).replace(tzinfo=None),

@@ -10,8 +10,9 @@ Usage::
     node0-finetune runs [--compare RUN_A RUN_B] [--json]
     node0-finetune swarm ...            # node0_ops.swarm.cli (Hivemind), imported lazily
 
-Flags not listed below are config overrides (``--lora.r 8``, ``--max-steps=20``,
-``--gradient-checkpointing``), applied on top of ``--config`` (node0-style YAML). ``train`` and
+The config flags (``--lora.r 8``, ``--max-steps=20``, ``--gradient-checkpointing``) are built from
+the fields of SFTConfig (``train``) and DPOConfig (``dpo``), with their help and defaults
+(``node0-finetune train --help``), and applied on top of ``--config`` (node0-style YAML). ``train`` and
 ``dpo`` run the training in a child process (own process group; Ctrl-C pauses with a checkpoint)
 unless ``--in-process``. Data: ``--corpus-jsonl`` (file or export folder with ``sft_train.jsonl``
 / ``sft_val.jsonl``, ``dpo_*`` for DPO) or ``--corpus-version`` (``latest`` allowed; the default
@@ -27,6 +28,9 @@ import sys
 from pathlib import Path
 
 from node0_ops.cli_flags import pop_flag, share_flags, split_leading
+from node0_ops.train.config_io import add_config_args, given_overrides
+from node0_ops.train.dpo_config import DPOConfig
+from node0_ops.train.sft_config import SFTConfig
 
 
 def _common(p) -> None:
@@ -55,11 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--role", help="role whose examples train the adapter")
     t.add_argument("--task", help="task adapter: train on this task's examples on top of --role-adapter")
     t.add_argument("--role-adapter", help="role adapter folder (required with --task)")
+    add_config_args(t, SFTConfig)
     d = sub.add_parser("dpo", help="DPO on preference pairs starting from a role adapter")
     _data_args(d)
     d.add_argument("--role", help="role of the pairs")
     d.add_argument("--task", help="only pairs of this task")
     d.add_argument("--role-adapter", help="role adapter to start from")
+    add_config_args(d, DPOConfig)
     r = sub.add_parser("resume", help="continue a paused/killed run from its newest checkpoint")
     r.add_argument("run_id")
     r.add_argument("--allow-mismatch", action="store_true", help="resume even if corpus or base changed (recorded)")
@@ -157,7 +163,7 @@ def _run(spec: dict, args) -> int:
     return 0
 
 
-def _train_like(kind: str, args, overrides: list[str]) -> int:
+def _train_like(kind: str, args, overrides: dict[str, str]) -> int:
     from node0_ops.paths import artifacts_dir, lineage_db_path
     from node0_ops.train import runner
     from node0_ops.train.adapters import read_metadata
@@ -218,12 +224,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return swarm_cli.main(argv[1:])
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if rest and args.cmd not in ("train", "dpo"):
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args = parser.parse_args(argv)
     try:
         if args.cmd in ("train", "dpo"):
-            return _train_like(args.cmd, args, rest)
+            return _train_like(args.cmd, args, given_overrides(args))
         if args.cmd == "resume":
             from node0_ops.paths import lineage_db_path
             from node0_ops.train import runner

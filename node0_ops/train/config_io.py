@@ -91,9 +91,15 @@ def _coerce(value: Any, tp: Any, name: str) -> Any:
             raise ValueError(f"{name}={value!r} must be an integer")
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        return int(value)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}={value!r} must be an integer") from None
     if tp is float:
-        return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}={value!r} must be a number (e.g. 2e-4)") from None
     if tp is str:
         return str(value)
     return value
@@ -178,3 +184,64 @@ def from_yaml(cls, path: str | Path | None = None, overrides: Mapping[str, Any] 
 def to_dict(cfg) -> dict[str, Any]:
     """JSON-ready dict of a config dataclass (tuples become lists)."""
     return dataclasses.asdict(cfg)
+
+
+def field_help(cls) -> dict[str, str]:
+    """``{field: help}`` from the ``Attributes:``/``Args:`` blocks of ``cls``'s and its bases' docstrings
+    (Google style; ``a, b: text`` documents both), so help text lives once, beside the defaults."""
+    import inspect
+    import re
+
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        doc = inspect.getdoc(klass) or ""
+        name, buf = None, []
+        for line in doc.splitlines():
+            m = re.match(r"^    ([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*): (.*)$", line)
+            if m:
+                if name:
+                    out.update({n: " ".join(buf) for n in name})
+                name, buf = m.group(1).split(", "), [m.group(2).strip()]
+            elif name and line.startswith("        "):
+                buf.append(line.strip())
+            elif name:
+                out.update({n: " ".join(buf) for n in name})
+                name, buf = None, []
+        if name:
+            out.update({n: " ".join(buf) for n in name})
+    return out
+
+
+def config_fields(cls, prefix: str = "") -> list[tuple[str, Any, Any, str]]:
+    """``[(dotted name, type, default, help)]`` of a config dataclass, nested dataclasses flattened
+    (``lora.r``)."""
+    hints, helps, out = _field_types(cls), field_help(cls), []
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        if dataclasses.is_dataclass(tp):
+            out += config_fields(tp, f"{prefix}{f.name}.")
+        else:
+            out.append((prefix + f.name, tp, default, helps.get(f.name, "")))
+    return out
+
+
+def add_config_args(parser, cls) -> None:
+    """Add one ``--field`` flag (``--max-steps`` or ``--max_steps``, ``--lora.r``) per field of config
+    dataclass ``cls`` to an argparse parser, with the field's help and default; read the given ones
+    back with :func:`given_overrides` (TRL's HfArgumentParser idea, on our dataclasses)."""
+    import argparse
+
+    group = parser.add_argument_group(f"{cls.__name__} fields (override --config; defaults shown)")
+    for name, tp, default, text in config_fields(cls):
+        flags = [f"--{name.replace('_', '-')}"] + ([f"--{name}"] if "_" in name else [])
+        shown = ",".join(map(str, default)) if isinstance(default, (tuple, list)) else default
+        kw = {"nargs": "?", "const": "true"} if tp is bool else {}
+        group.add_argument(*flags, dest=f"cfg:{name}", default=argparse.SUPPRESS, metavar=name.split(".")[-1].upper(),
+                           help=f"{text} (default: {shown})".replace("%", "%%"), **kw)
+
+
+def given_overrides(args) -> dict[str, str]:
+    """The config flags :func:`add_config_args` registered that were given: ``{dotted name: value}``."""
+    return {k.split(":", 1)[1]: v for k, v in vars(args).items() if k.startswith("cfg:")}

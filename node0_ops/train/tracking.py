@@ -15,7 +15,7 @@ Tables::
 
 Usage::
 
-    db = open_db(path)                                # LineageDB with these tables ensured
+    db = open_db(path)                                # the LineageDB (schema.sql has these tables)
     start_run(db, run_id="sft-...", kind="role", ...)
     tracker = MetricsWriter(db, run_id); tracker(step_metrics); tracker.flush()
     finish_run(db, run_id, "completed", adapter_path=..., metrics={...})
@@ -30,26 +30,12 @@ from typing import Sequence
 
 from node0_ops.lineage.db import LineageDB, dumps, upsert
 
-TRAIN_DDL = [
-    """create table if not exists train_runs (
-        run_id varchar primary key, kind varchar, role varchar, task varchar, base varchar,
-        base_fingerprint varchar, corpus_version varchar, corpus_hash varchar, config varchar,
-        status varchar, pid integer, pgid integer, started_at timestamp, ended_at timestamp,
-        run_dir varchar, adapter_path varchar, parent_adapter varchar, metrics varchar,
-        resumed_from varchar, mismatch_allowed boolean, error varchar)""",
-    """create table if not exists train_metrics (
-        run_id varchar, step integer, loss double, lr double, grad_norm double, tokens_per_s double,
-        peers integer, val_loss double, ts timestamp, primary key (run_id, step))""",
-]
 STATUSES = ("running", "paused", "completed", "failed", "cancelled")
 
 
 def open_db(path: str | Path | LineageDB) -> LineageDB:
-    """LineageDB at ``path`` with the training tables ensured (pass-through for a LineageDB)."""
-    if isinstance(path, LineageDB):
-        path.ensure(TRAIN_DDL)
-        return path
-    return LineageDB(path, extra_ddl=TRAIN_DDL)
+    """LineageDB at ``path`` (pass-through for a LineageDB)."""
+    return path if isinstance(path, LineageDB) else LineageDB(path)
 
 
 def _now() -> _dt.datetime:

@@ -5,7 +5,7 @@ import datetime as dt
 
 import dagster as dg
 
-from gastown_assets.defs.models.assets import EVAL_DDL, registry_entry
+from gastown_assets.defs.models.assets import registry_entry
 from gastown_assets.defs.models.checks import registry_entry_eval_threshold
 from node0_ops.evals.report import CaseResult, EvalReport
 from node0_ops.lineage.db import upsert
@@ -22,7 +22,6 @@ def _report(role, passed: bool) -> EvalReport:
 def test_gate_reads_the_partitions_own_report(tmp_path):
     lineage = LineageResource(state_dir=str(tmp_path))
     db = lineage.db()
-    db.ensure(EVAL_DDL)
     now = dt.datetime.now()
     with db.write() as con:
         for rid, role, ok, age in [("deacon-1", "deacon", False, 60), ("witness-1", "witness", True, 0)]:
@@ -56,9 +55,6 @@ def test_gate_closes_the_training_bead_when_passed_and_blocks_it_with_reasons_wh
 
     lineage = LineageResource(state_dir=str(tmp_path))
     db = lineage.db()
-    db.ensure(EVAL_DDL)
-    db.ensure(["""create table if not exists exports (export_dir varchar primary key, role varchar, adapter_dir varchar,
-                  corpus_version varchar, created_at timestamp, result varchar)"""])
     instance = dg.DagsterInstance.ephemeral()
     thresholds = tmp_path / "t.yaml"
     thresholds.write_text("overall: 0.5\nmin_cases: 1\n")

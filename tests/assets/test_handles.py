@@ -8,7 +8,7 @@ import json
 import dagster as dg
 import pytest
 
-from gastown_assets.defs.models.assets import EVAL_DDL, registry_entry
+from gastown_assets.defs.models.assets import registry_entry
 from gastown_assets.defs.training.assets import role_adapter
 from node0_ops.evals.report import CaseResult, EvalReport
 from node0_ops.lineage.db import dumps, upsert
@@ -30,9 +30,6 @@ def _candidate(state, lineage: LineageResource, role: str, tag: str, created: dt
     cases = [CaseResult(f"t{i}", "patrol-decision", role, True, 1.0, [], "a", "p", 0.1) for i in range(2)]
     report = EvalReport(f"node0-{role}", "v2", False, cases)
     db = lineage.db()
-    db.ensure(EVAL_DDL)
-    db.ensure(["""create table if not exists exports (export_dir varchar primary key, role varchar, adapter_dir varchar,
-                  corpus_version varchar, created_at timestamp, result varchar)"""])
     result = {"out_dir": str(out), "merged_dir": str(out / "merged"), "ggufs": {"q4_k_m": str(gguf)}, "lora_ggufs": {}}
     report_id = f"{role}-{tag}"
     with db.write() as con:

@@ -22,8 +22,8 @@ def _tiny_settings(state: Path) -> None:
     thresholds = state / "thresholds.yaml"
     thresholds.write_text(yaml.safe_dump({"overall": 0.0, "min_cases": 1, "max_regression": 1.0}))
     (state / "resources.yaml").write_text(yaml.safe_dump({
-        "trainer": {"mode": "inprocess", "max_seq_len": 128, "lora_r": 4, "lora_alpha": 8,
-                    "gradient_accumulation_steps": 1},
+        "trainer": {"mode": "inprocess", "sft": {"max_seq_len": 128, "lora.r": 4, "lora.lora_alpha": 8,
+                                                 "gradient_accumulation_steps": 1}},
         "exporter": {"quants": ["q8_0"]},
         "evaluator": {"limit": 1, "max_new_tokens": 8, "max_corpus_tasks": 2, "thresholds_yaml": str(thresholds)},
     }))

@@ -26,8 +26,9 @@ def corpus_state(tmp_path_factory, build_corpus):
 
 
 def _trainer() -> TrainerResource:
-    return TrainerResource(mode="inprocess", max_steps=2, max_seq_len=128, eval_every=0, checkpoint_every=1,
-                           gradient_accumulation_steps=1, lora_r=4, lora_alpha=8)
+    tiny = {"max_steps": 2, "max_seq_len": 128, "eval_every": 0, "checkpoint_every": 1,
+            "gradient_accumulation_steps": 1, "lora.r": 4, "lora.lora_alpha": 8}
+    return TrainerResource(mode="inprocess", sft=tiny, dpo={**tiny, "max_prompt_len": 96})
 
 
 def _resources(state, town) -> dict:

@@ -57,7 +57,6 @@ def _eval_report(n_pass: int, n: int = 4) -> dict:
 def _seed_candidate(state: Path, n: int, n_pass: int) -> None:
     """Files and the ``exports`` + ``eval_reports`` rows of candidate ``n``, as exported_model/eval_report write them
     (the test then reports eval_report's materialization: the report id registry_entry takes)."""
-    from gastown_assets.defs.models.assets import EVAL_DDL
     from node0_ops.corpus.store import open_db
     from node0_ops.lineage.db import dumps, upsert
     from node0_ops.paths import lineage_db_path
@@ -83,9 +82,6 @@ def _seed_candidate(state: Path, n: int, n_pass: int) -> None:
     report = _eval_report(n_pass)
     now = dt.datetime.now()
     db = open_db(lineage_db_path(state))
-    db.ensure(["""create table if not exists exports (export_dir varchar primary key, role varchar, adapter_dir varchar,
-                  corpus_version varchar, created_at timestamp, result varchar)"""])
-    db.ensure(EVAL_DDL)
     with db.write() as con:
         upsert(con, "exports", [{"export_dir": str(out), "role": ROLE, "adapter_dir": str(adapter),
                                  "corpus_version": f"cv-{n}", "created_at": now, "result": dumps(result)}])

@@ -62,8 +62,10 @@ def test_node0_finetune():
     from node0_ops.train.cli import build_parser
 
     p = build_parser()
-    ns, rest = p.parse_known_args(["train", "--role", "polecat", "--state-dir", "S", "--max-steps", "4", "--lora.r", "16"])
-    assert (ns.state_dir, rest) == ("S", ["--max-steps", "4", "--lora.r", "16"])
+    from node0_ops.train.config_io import given_overrides
+
+    ns = p.parse_args(["train", "--role", "polecat", "--state-dir", "S", "--max-steps", "4", "--lora.r", "16"])
+    assert (ns.state_dir, given_overrides(ns)) == ("S", {"max_steps": "4", "lora.r": "16"})
     for argv in (["--state-dir", "S", "runs"], ["runs", "--state-dir", "S"], ["--state-dir", "S", "cancel", "R1"]):
         assert p.parse_known_args(argv)[0].state_dir == "S"
 

@@ -68,8 +68,10 @@ def test_our_formulas_install_and_run_against_the_embedded_town(tmp_path):
     state.mkdir()
     (state / "thresholds.yaml").write_text(yaml.safe_dump({"overall": 0.0, "min_cases": 1, "max_regression": 1.0}))
     (state / "resources.yaml").write_text(yaml.safe_dump({
-        "trainer": {"max_steps": 1, "dpo_max_steps": 1, "max_seq_len": 128, "gradient_accumulation_steps": 1,
-                    "eval_every": 0, "checkpoint_every": 0},
+        "trainer": {"sft": {"max_steps": 1, "max_seq_len": 128, "gradient_accumulation_steps": 1, "eval_every": 0,
+                            "checkpoint_every": 0},
+                    "dpo": {"max_steps": 1, "max_seq_len": 128, "max_prompt_len": 96, "gradient_accumulation_steps": 1,
+                            "eval_every": 0, "checkpoint_every": 0}},
         "exporter": {"quants": ["q8_0"]},
         "evaluator": {"limit": 1, "max_new_tokens": 8, "max_corpus_tasks": 2,
                       "thresholds_yaml": str(state / "thresholds.yaml")}}))

@@ -28,8 +28,9 @@ def _tiny_settings(state) -> None:
     thresholds = state / "thresholds.yaml"
     thresholds.write_text(yaml.safe_dump({"overall": 0.0, "min_cases": 1, "max_regression": 1.0}))
     (state / "resources.yaml").write_text(yaml.safe_dump({
-        "trainer": {"mode": "inprocess", "max_steps": 1, "max_seq_len": 128, "lora_r": 4, "lora_alpha": 8,
-                    "gradient_accumulation_steps": 1, "eval_every": 0, "checkpoint_every": 0},
+        "trainer": {"mode": "inprocess", "sft": {"max_steps": 1, "max_seq_len": 128, "lora.r": 4, "lora.lora_alpha": 8,
+                                                 "gradient_accumulation_steps": 1, "eval_every": 0,
+                                                 "checkpoint_every": 0}},
         "exporter": {"quants": ["q8_0"]},
         "evaluator": {"limit": 1, "max_new_tokens": 8, "max_corpus_tasks": 2, "thresholds_yaml": str(thresholds)},
     }))

@@ -99,3 +99,29 @@ def test_swarm_subcommand_imports_the_swarm_cli_lazily(monkeypatch):
     monkeypatch.setitem(sys.modules, "node0_ops.swarm.cli", fake)
     assert main(["swarm", "join", "--peers", "2"]) == 7
     assert seen["argv"] == ["join", "--peers", "2"]
+
+
+def test_config_flags_are_built_from_the_dataclass_fields(capsys):
+    """``train``/``dpo`` list every SFTConfig/DPOConfig field with its docstring help and default, so the
+    CLI cannot drift from the dataclasses; a misspelt knob is a usage error, not a silent no-op."""
+    import pytest
+
+    from node0_ops.train.cli import build_parser
+    from node0_ops.train.config_io import config_fields, given_overrides
+    from node0_ops.train.dpo_config import DPOConfig
+    from node0_ops.train.sft_config import SFTConfig
+
+    for cmd, cls in (("train", SFTConfig), ("dpo", DPOConfig)):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([cmd, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for name, _, default, help_text in config_fields(cls):
+            assert f"--{name.replace('_', '-')}" in text and help_text, name
+        assert "(default: 0.0002)" in text if cls is SFTConfig else "(default: 5e-05)" in text
+    args = build_parser().parse_args(["train", "--role", "x", "--max-steps=3", "--lora.lora_alpha", "16",
+                                      "--lora.r", "8", "--gradient-checkpointing"])
+    assert given_overrides(args) == {"max_steps": "3", "lora.r": "8", "lora.lora_alpha": "16",
+                                     "gradient_checkpointing": "true"}
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["train", "--role", "x", "--max-stepz", "3"])
+    assert exc.value.code == 2 and "--max-stepz" in capsys.readouterr().err

@@ -1,8 +1,5 @@
 """Corpus assets: collect -> scrub -> format (SFT, DPO) -> version -> role x task partitions."""
 
-import json
-from collections import Counter
-
 import dagster as dg
 
 from gastown_assets.defs.corpus.partitions import role_task_partitions

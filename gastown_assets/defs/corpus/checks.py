@@ -1,11 +1,9 @@
 """Corpus asset checks: secrets re-scan, split leakage, Great Expectations suite (blocking); coverage and flags (warn)."""
 
-import json
-
 import dagster as dg
 
 from gastown_assets.defs.corpus.assets import collected_records, corpus_version, scrubbed_records
-from gastown_assets.defs.materializations import checked_corpus_version
+from gastown_assets.defs.materializations import checked_corpus_version, upstream_handle
 from node0_ops.corpus import store
 from node0_ops.corpus.schema import ROLES, TASKS
 from resources import LineageResource, ScrubberResource
@@ -64,16 +62,8 @@ def corpus_version_no_secrets(context: dg.AssetCheckExecutionContext, lineage: L
 @dg.asset_check(asset=corpus_version, blocking=True)
 def corpus_version_split_isolation(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
     """No source (session, bead, formula, file) appears in more than one split."""
-    db = lineage.db()
     version = checked_corpus_version(context)
-    leaks = db.query("""
-        select source_key, list(distinct split) as splits from (
-          select e.source_key, e.split from examples e join corpus_version_members m
-            on m.item_id = e.example_id and m.item_kind = 'example' where m.corpus_version = ?
-          union all
-          select p.source_key, p.split from dpo_pairs p join corpus_version_members m
-            on m.item_id = p.pair_id and m.item_kind = 'dpo_pair' where m.corpus_version = ?)
-        group by 1 having count(distinct split) > 1""", [version, version])
+    leaks = store.leaking_sources(lineage.db(), version)
     return dg.AssetCheckResult(passed=not leaks, metadata={
         "corpus_version": version, "n_leaking_sources": len(leaks),
         "leaks": dg.MetadataValue.json([{"source_key": r["source_key"], "splits": list(r["splits"])} for r in leaks[:50]])})
@@ -113,17 +103,16 @@ def corpus_version_role_coverage(context: dg.AssetCheckExecutionContext, lineage
 @dg.asset_check(asset=corpus_version)
 def corpus_version_convention_flags(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
     """Warn on contradictions between convention sources and on reverted files (review before training)."""
-    db = lineage.db()
     version = checked_corpus_version(context)
-    flags = db.query("select kind, path_a, path_b, detail from corpus_flags where corpus_version = ?", [version])
+    flags = store.version_flags(lineage.db(), version)
     return dg.AssetCheckResult(passed=not flags, severity=dg.AssetCheckSeverity.WARN, metadata={
         "n_flags": len(flags), "flags": dg.MetadataValue.json(flags[:50])})
 
 
 @dg.asset_check(asset=collected_records)
-def collected_records_quarantine(lineage: LineageResource) -> dg.AssetCheckResult:
-    """Warn when bad input was quarantined (the run still completes with every good record)."""
-    rows = lineage.db().query("""select q.path, q.position, q.reason from quarantine q
-        where q.collected_at = (select max(created_at) from collections)""")
+def collected_records_quarantine(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
+    """Warn when the checked collection quarantined bad input (the run still completes with every good record)."""
+    collection = upstream_handle(context, "collected_records", "collection_id")
+    rows = store.collection_quarantine(lineage.db(), collection)
     return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.WARN, metadata={
-        "n_quarantined": len(rows), "sample": dg.MetadataValue.json(rows[:20])})
+        "collection_id": collection, "n_quarantined": len(rows), "sample": dg.MetadataValue.json(rows[:20])})

@@ -6,7 +6,6 @@ import dagster as dg
 
 from gastown_assets.defs.intake.partitions import session_partitions
 from node0_ops.corpus import store
-from node0_ops.corpus.schema import Record
 from node0_ops.drift import sessions
 from resources import LineageResource, ScrubberResource, TownResource
 
@@ -20,7 +19,7 @@ def session_records(context: dg.AssetExecutionContext, town: TownResource, linea
     from node0_ops.corpus.collect import collect_paths
 
     key = context.partition_key
-    db = sessions.ensure_tables(lineage.db())
+    db = lineage.db()
     try:
         path = Path(sessions.session_path(db, key))
     except KeyError as exc:
@@ -37,12 +36,10 @@ def session_records(context: dg.AssetExecutionContext, town: TownResource, linea
                          metadata={"session_key": key, "path": str(path), "n_quarantined": len(result.quarantine)})
     summary = store.save_collection(db, result, town_root=str(root), scope="session")
     sha = result.sources[0].sha256 if result.sources else ""
-    rows = db.query("select * from records where path = ? and sha256 = ? and scrubbed_payload is null "
-                    "order by line nulls first, record_id", [str(path), sha])
     scrub = scrubber.build()
     scrubbed, redactions = [], []
-    for row in rows:
-        new, reds = scrub.scrub_record(Record.from_row(row))
+    for rec in store.unscrubbed_records(db, str(path), sha):
+        new, reds = scrub.scrub_record(rec)
         scrubbed.append(new)
         redactions.extend(reds)
     store.save_scrubbed(db, scrubbed, redactions)

@@ -1,12 +1,11 @@
 """Intake checks: the corpus holds convention files the drift sensor flagged as reverted (warn)."""
 
-import json
-
 import dagster as dg
 
 from gastown_assets.defs.corpus.assets import corpus_version
 from gastown_assets.defs.materializations import checked_corpus_version
-from node0_ops.drift.decisions import ensure_tables, flagged_reversions
+from node0_ops.corpus import store
+from node0_ops.drift.decisions import flagged_reversions
 from resources import LineageResource
 
 
@@ -14,9 +13,9 @@ from resources import LineageResource
 def corpus_version_reverted_conventions(context: dg.AssetCheckExecutionContext,
                                         lineage: LineageResource) -> dg.AssetCheckResult:
     """Warn when the checked corpus version contains a convention file's reverted content (review before training)."""
-    db = ensure_tables(lineage.db())
+    db = lineage.db()
     version = checked_corpus_version(context)
-    hashes = json.loads(db.scalar("select source_hashes from corpus_versions where corpus_version = ?", [version]) or "{}")
+    hashes = store.source_hashes(db, version)
     flagged = flagged_reversions(db)
     held = [r for r in flagged if hashes.get(r["path"]) == r["sha256"]]
     return dg.AssetCheckResult(passed=not held, severity=dg.AssetCheckSeverity.WARN, metadata={

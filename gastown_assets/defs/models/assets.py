@@ -11,17 +11,13 @@ from gastown_assets.defs.job_beads import role_job
 from gastown_assets.defs.materializations import upstream_handle
 from gastown_assets.defs.training.assets import role_adapter
 from node0_ops.corpus import store
-from node0_ops.lineage.db import dumps, upsert
+from node0_ops.evals import store as evals_store
+from node0_ops.lineage.db import dumps
 from resources import LineageResource, TownResource
 from resources.evaluator import EvaluatorResource
 from resources.exporter import ExporterResource
 
 GROUP = "models"
-EVAL_DDL = ["""create table if not exists eval_reports (
-    report_id varchar primary key, role varchar, model_label varchar, gguf_path varchar, export_dir varchar,
-    suite varchar, corpus_version varchar, created_at timestamp, overall double, base_overall double,
-    constrained_overall double, passed boolean, reasons varchar, report varchar, base_report varchar,
-    constrained_report varchar, base_constrained_report varchar)"""]
 
 
 def _base_gguf(adapter_dir: str, log) -> str:
@@ -49,12 +45,8 @@ def exported_model(context: dg.AssetExecutionContext, lineage: LineageResource, 
     out = lineage.artifacts("exports") / role / stamp
     res = exporter.export([adapter], out, name=f"node0-{role}", base=meta.get("base"),
                           lineage={"role": role, "corpus_version": meta.get("corpus_version")})
-    db.ensure(["""create table if not exists exports (export_dir varchar primary key, role varchar, adapter_dir varchar,
-                  corpus_version varchar, created_at timestamp, result varchar)"""])
-    with db.write() as con:
-        upsert(con, "exports", [{"export_dir": str(res.out_dir), "role": role, "adapter_dir": adapter,
-                                 "corpus_version": meta.get("corpus_version"), "created_at": _dt.datetime.now(),
-                                 "result": dumps(res.to_dict())}])
+    evals_store.save_export(db, str(res.out_dir), role=role, adapter_dir=adapter,
+                            corpus_version=meta.get("corpus_version"), result=res.to_dict())
     sizes = {a.path: a.size_bytes for a in res.artifacts}
     job = _note_export(context, lineage, role, adapter, res)
     return dg.MaterializeResult(metadata={
@@ -89,17 +81,16 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
 
     role = context.partition_key
     db = lineage.db()
-    db.ensure(EVAL_DDL)
     export_dir = upstream_handle(context, "exported_model", "export_dir", role)
-    row = db.query("select result, corpus_version from exports where export_dir = ?", [export_dir])
-    if not row:
+    export = evals_store.export_row(db, export_dir)
+    if export is None:
         raise dg.Failure(description=f"exported_model[{role}] recorded {export_dir}, which is not in the exports table",
                          metadata={"export_dir": export_dir})
-    result = json.loads(row[0]["result"])
+    result = export["result"]
     gguf = result["ggufs"].get("q4_k_m") or next(iter(result["ggufs"].values()))
-    version = row[0]["corpus_version"]  # the test split of the corpus the candidate was trained on
+    version = export["corpus_version"]  # the test split of the corpus the candidate was trained on
     tasks = evaluator.tasks(store.load_examples(db, version, role=role, split="test") if version else [], role=role)
-    base_gguf = _base_gguf(db.scalar("select adapter_dir from exports where export_dir = ?", [export_dir]), context.log)
+    base_gguf = _base_gguf(export["adapter_dir"], context.log)
     # base and candidate in two single-threaded llama.cpp children at once (one per core)
     with ThreadPoolExecutor(max_workers=2) as pool:
         base_job = pool.submit(evaluator.cached_run, base_gguf, tasks, label="base", cache_dir=lineage.artifacts("eval"),
@@ -109,14 +100,13 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
     ok, reasons = evaluator.thresholds().passes(cand_off, role, base=base_off)
     label = _prospective_ref(lineage, role)
     report_id = f"{role}-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
-    with db.write() as con:
-        upsert(con, "eval_reports", [{
-            "report_id": report_id, "role": role, "model_label": f"node0-{role}", "gguf_path": gguf,
-            "export_dir": export_dir, "suite": evaluator.suite, "corpus_version": version, "created_at": _dt.datetime.now(),
-            "overall": cand_off.overall.rate, "base_overall": base_off.overall.rate,
-            "constrained_overall": cand_on.overall.rate if cand_on.cases else None, "passed": ok,
-            "reasons": dumps(reasons), "report": cand_off.to_json(), "base_report": base_off.to_json(),
-            "constrained_report": cand_on.to_json(), "base_constrained_report": base_on.to_json()}])
+    evals_store.save_eval_report(db, {
+        "report_id": report_id, "role": role, "model_label": f"node0-{role}", "gguf_path": gguf,
+        "export_dir": export_dir, "suite": evaluator.suite, "corpus_version": version,
+        "overall": cand_off.overall.rate, "base_overall": base_off.overall.rate,
+        "constrained_overall": cand_on.overall.rate if cand_on.cases else None, "passed": ok,
+        "reasons": dumps(reasons), "report": cand_off.to_json(), "base_report": base_off.to_json(),
+        "constrained_report": cand_on.to_json(), "base_constrained_report": base_on.to_json()})
     cats = {c: {"base": base_off.by_category.get(c).rate if c in base_off.by_category else None, "candidate": s.rate}
             for c, s in cand_off.by_category.items()}
     return dg.MaterializeResult(metadata={
@@ -158,15 +148,16 @@ def registry_entry(context: dg.AssetExecutionContext, lineage: LineageResource) 
 
     role = context.partition_key
     db = lineage.db()
-    db.ensure(EVAL_DDL)
     report_id = upstream_handle(context, "eval_report", "report_id", role)
-    rep = db.query("select * from eval_reports where report_id = ?", [report_id])
-    if not rep or rep[0]["role"] != role:
+    rep = evals_store.eval_report_row(db, report_id)
+    if rep is None or rep["role"] != role:
         raise dg.Failure(description=f"eval_report[{role}] recorded report {report_id}, which is not a {role} report "
                                      "in eval_reports", metadata={"report_id": report_id})
-    rep = rep[0]
-    export = json.loads(db.scalar("select result from exports where export_dir = ?", [rep["export_dir"]]))
-    adapter = db.scalar("select adapter_dir from exports where export_dir = ?", [rep["export_dir"]])
+    row = evals_store.export_row(db, rep["export_dir"])
+    if row is None:
+        raise dg.Failure(description=f"eval report {report_id} names export {rep['export_dir']}, which is not in the "
+                                     "exports table", metadata={"report_id": report_id})
+    export, adapter = row["result"], row["adapter_dir"]
     artifacts = artifacts_from_export({"hf": export["merged_dir"], "gguf": export["ggufs"],
                                        "lora_gguf": export.get("lora_ggufs", {}),
                                        "modelfile": (export.get("modelfiles") or {}).get("q4_k_m") or "",
@@ -174,8 +165,7 @@ def registry_entry(context: dg.AssetExecutionContext, lineage: LineageResource) 
     ref = reg.register_model(reg_db(lineage), role, None, [{"path": adapter, "kind": "role"}], artifacts,
                              rep["corpus_version"], eval_report=json.loads(rep["report"]),
                              notes=f"eval report {rep['report_id']}")
-    with db.write() as con:
-        con.execute("update eval_reports set model_label = ? where report_id = ?", [ref, rep["report_id"]])
+    evals_store.label_report(db, rep["report_id"], ref)
     models = reg.list_models(reg_db(lineage), role=role)
     return dg.MaterializeResult(metadata={
         "model": ref, "role": role, "eval_score": float(rep["overall"]), "base_eval_score": float(rep["base_overall"]),
@@ -196,7 +186,6 @@ def reg_db(lineage: LineageResource):
 def role_deployment(context: dg.AssetExecutionContext, lineage: LineageResource, town: TownResource,
                     evaluator: EvaluatorResource) -> dg.MaterializeResult:
     """The role's node0 agent entry in the town settings, pointing at the model registry_entry registered (gated, progressive rollout)."""
-    from node0_ops.registry import store as reg
     from node0_ops.registry.deploy import DeployRefused, deploy
 
     role = context.partition_key

@@ -5,7 +5,8 @@ import dagster as dg
 from gastown_assets.defs.corpus.partitions import role_partitions
 from gastown_assets.defs.job_beads import role_job
 from gastown_assets.defs.materializations import materialization_metadata
-from gastown_assets.defs.models.assets import EVAL_DDL, registry_entry
+from gastown_assets.defs.models.assets import registry_entry
+from node0_ops.evals import store as evals_store
 from resources import LineageResource
 from resources.evaluator import EvaluatorResource
 
@@ -25,7 +26,8 @@ def _finish_job(context: dg.AssetCheckExecutionContext, lineage: LineageResource
     """Close the training job's bead with the registry ref (gate passed) or leave it open and blocked with
     the gate's reasons; returns what was done. The job is the one of the role_adapter materialization
     whose adapter this registry entry registered."""
-    adapter = lineage.db().scalar("select adapter_dir from exports where export_dir = ?", [rep["export_dir"]])
+    export = evals_store.export_row(lineage.db(), rep["export_dir"])
+    adapter = export["adapter_dir"] if export else None
     job = role_job(context, lineage, rep["role"], adapter) if adapter is not None else None
     if job is None:
         return "no training job bead for this adapter"
@@ -51,13 +53,10 @@ def registry_entry_eval_threshold(context: dg.AssetCheckExecutionContext, lineag
     if report_id is None:
         raise dg.Failure(description=f"registry_entry[{role}] has no materialization with an eval_report_id: "
                                      f"materialize registry_entry[{role}] first", metadata={"role": role})
-    db = lineage.db()
-    db.ensure(EVAL_DDL)
-    rows = db.query("select * from eval_reports where report_id = ?", [report_id])
-    if not rows:
+    rep = evals_store.eval_report_row(lineage.db(), report_id)
+    if rep is None:
         raise dg.Failure(description=f"eval report {report_id} of registry_entry[{role}] is not in eval_reports",
                          metadata={"role": role, "report_id": report_id})
-    rep = rows[0]
     if rep["role"] != role:
         raise dg.Failure(description=f"registry_entry[{role}] points at report {report_id} of role {rep['role']}",
                          metadata={"role": role, "report_id": report_id})

@@ -19,7 +19,7 @@ MIN_TRAIN_EXAMPLES = 4
 
 
 class RoleAdapterConfig(dg.Config):
-    """Per-run overrides of the trainer resource (empty/0 = the resource's value) and an optional data slice."""
+    """Per-run overrides of the trainer resource's SFTConfig (empty/0 = the resource's value) and an optional data slice."""
 
     base_model: str = ""
     lora_rank: int = 0
@@ -66,8 +66,9 @@ def _log_checkpoints(context: dg.AssetExecutionContext, db, res) -> list[dict]:
     ckpts = list_checkpoints(res.run_dir) if res.run_dir else []
     if not ckpts:
         return []
-    rows = db.query("select step, loss, val_loss from train_metrics where run_id = ?", [res.run_id])
-    by_step = {r["step"]: r for r in rows}
+    from node0_ops.train.tracking import run_metrics
+
+    by_step = {r["step"]: r for r in run_metrics(db, res.run_id)}
     out = []
     for ck in ckpts:
         step = int(ck.name.split("-", 1)[1])
@@ -119,8 +120,8 @@ def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, l
     role = context.partition_key
     db = lineage.db()
     version = _corpus_version(context)
-    trainer = trainer.with_overrides(base=config.base_model, lora_r=config.lora_rank, max_steps=config.max_steps,
-                                     lora_alpha=2 * config.lora_rank)
+    trainer = trainer.with_overrides(sft={"base": config.base_model, "lora.r": config.lora_rank,
+                                          "lora.lora_alpha": 2 * config.lora_rank, "max_steps": config.max_steps})
     if config.corpus_path:
         train, val = _slice_rows(config.corpus_path)
         mixture = None
