@@ -11,6 +11,15 @@ and overrides of those fields, so defaults and help text cannot drift. In ``<sta
       dpo: {max_steps: 10, beta: 0.1}                                            # DPOConfig fields
       mixture: {role_weight: 3}      # MixtureConfig fields
 
+Swarm mode (``mode: swarm``) trains role adapters across a Hivemind swarm, node0 style: the
+materialization joins a run someone started with ``node0-finetune swarm start --sft-config S.yaml
+--corpus-version V ...`` as one more peer training its shard of the role's mixture::
+
+    trainer:
+      mode: swarm
+      config_yaml: S.yaml            # the swarm's SFT config: the run_id must hash the same
+      swarm: {initial_peers: [/ip4/.../p2p/12D3...], key_file: /path/swarm.key, config: /path/swarm.yaml}
+
 Without ``sft`` settings a role adapter trains with SFTConfig's defaults (one epoch over its mixture):
 bound a run from the UI or a sensor with ``sft: {max_steps: N}`` or ``{max_minutes: M}``.
 Task and DPO adapters train on the base of the role adapter they stack on unless ``base`` is set.
@@ -53,7 +62,8 @@ def _merge(a: dict, b: dict) -> dict:
 class TrainerResource(dg.ConfigurableResource):
     """Runs role, task and DPO adapter training (``node0_ops.train.api``) with CUDA + bf16 when present.
 
-    ``mode``: ``subprocess`` (default; isolates model memory, streams progress) or ``inprocess``.
+    ``mode``: ``subprocess`` (default; isolates model memory, streams progress), ``inprocess`` or
+    ``swarm`` (join a Hivemind run: ``swarm`` = ``{initial_peers, key_file, config?, extra_args?}``).
     ``config_yaml`` / ``dpo_config_yaml``: optional YAML files of SFTConfig / DPOConfig.
     ``sft`` / ``dpo``: overrides of those dataclasses' fields (``lora.r`` or ``{lora: {r: ..}}``).
     ``mixture``: MixtureConfig fields of the role adapters' data mixture.
@@ -65,6 +75,7 @@ class TrainerResource(dg.ConfigurableResource):
     sft: dict[str, Any] = {}
     dpo: dict[str, Any] = {}
     mixture: dict[str, Any] = {}
+    swarm: dict[str, Any] = {}
 
     def mixture_config(self):
         """The role adapters' data mixture (:class:`node0_ops.train.mixture_config.MixtureConfig` with
@@ -112,6 +123,8 @@ class TrainerResource(dg.ConfigurableResource):
         Raises:
             dg.Failure: unknown field, wrong type, or a value ``__post_init__`` rejects (fix-it message).
         """
+        if self.mode not in ("subprocess", "inprocess", "swarm"):
+            raise dg.Failure(description=f"trainer.mode={self.mode!r}: use subprocess, inprocess or swarm")
         self.sft_config()
         self.dpo_config()
 
@@ -160,6 +173,9 @@ class TrainerResource(dg.ConfigurableResource):
         from node0_ops.train import api
 
         cfg = self._config(kind, role_adapter_dir)
+        if self.mode == "swarm":
+            return self._train_in_swarm(kind, cfg, train, val, Path(out_dir), db_path=db_path, run_meta=run_meta,
+                                        log=log)
         progress = None
         if log is not None:
             def progress(ev):
@@ -179,4 +195,62 @@ class TrainerResource(dg.ConfigurableResource):
         if res.status != "completed":
             raise dg.Failure(description=f"{kind} training ended {res.status} (resume with `node0-finetune resume {res.run_id}`)",
                              metadata={"run_id": res.run_id, "checkpoint": str(res.checkpoint)})
+        return res
+
+    def _train_in_swarm(self, kind: str, cfg, train: list, val: list, out_dir: Path, *, db_path: str, run_meta: dict,
+                        log=None):
+        """Join the Hivemind run named by ``swarm`` as a peer (``python -m node0_ops.swarm.cli swarm join``,
+        a child process: hivemind's p2pd and sockets never live in the Dagster process) and train this
+        peer's shard of ``train``; the run is recorded in the lineage DB like any other.
+
+        Raises:
+            dg.Failure: not a role adapter, missing ``initial_peers``/``key_file``, the swarm refused the
+                key (exit 3) or the job (another run_id), or the peer failed (its last output lines).
+        """
+        import subprocess
+        import sys
+
+        import yaml
+
+        from node0_ops.train.runner import TrainResult
+
+        peers, key = self.swarm.get("initial_peers") or [], self.swarm.get("key_file")
+        if kind != "role":
+            raise dg.Failure(description=f"trainer mode swarm trains role adapters; run {kind} adapters with "
+                                         "mode subprocess", metadata={"kind": kind})
+        if not peers or not key:
+            raise dg.Failure(description="trainer mode swarm needs swarm.initial_peers and swarm.key_file in "
+                                         "resources.yaml (the multiaddr and key file `node0-finetune swarm start` "
+                                         "printed)", metadata={"swarm": json.dumps(self.swarm)})
+        work = out_dir.parent / f"{out_dir.name}.swarm"
+        work.mkdir(parents=True, exist_ok=True)
+        sft, data = work / "sft.yaml", {"train": work / "train.jsonl", "val": work / "val.jsonl"}
+        sft.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        for name, rows in (("train", train), ("val", val)):
+            data[name].write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
+        argv = [sys.executable, "-m", "node0_ops.swarm.cli", "swarm", "join", "--initial-peers", *map(str, peers),
+                "--key-file", str(key), "--sft-config", str(sft), "--train-jsonl", str(data["train"]),
+                "--adapter-out", str(out_dir), "--out-dir", str(work), "--db", str(db_path)]
+        argv += ["--val-jsonl", str(data["val"])] if val else []
+        argv += ["--config", str(self.swarm["config"])] if self.swarm.get("config") else []
+        argv += ["--corpus-version", str(run_meta["corpus_version"])] if run_meta.get("corpus_version") else []
+        argv += ["--role", str(run_meta["role"])] if run_meta.get("role") else []
+        argv += [str(a) for a in self.swarm.get("extra_args") or []]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        lines: list[str] = []
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            if log is not None and ("shard" in line or "error" in line.lower()):
+                log.info(f"swarm peer: {line.rstrip()}")
+        code = proc.wait()
+        result = next((json.loads(ln) for ln in reversed(lines) if ln.startswith("{") and '"adapter_dir"' in ln), None)
+        if code != 0 or result is None:
+            why = "the swarm refused this peer's key" if code == 3 else f"the swarm peer exited {code}"
+            raise dg.Failure(description=f"{why}: " + " | ".join(lines[-6:]),
+                             metadata={"command": " ".join(argv), "exit_code": code, "work_dir": str(work)})
+        res = TrainResult(**{k: result.get(k) for k in ("adapter_dir", "run_id", "metrics", "loss_curve_png",
+                                                      "status", "run_dir", "checkpoint")})
+        if res.status != "completed":
+            raise dg.Failure(description=f"swarm training ended {res.status}", metadata={"run_id": res.run_id})
         return res

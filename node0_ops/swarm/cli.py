@@ -76,6 +76,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus-version", help="corpus version for the run_id (default: content hash of the data)")
     p.add_argument("--role", help="role name recorded with the adapter")
     p.add_argument("--adapter-out", help="where this peer saves the adapter (default <out-dir>/adapter-<peer>)")
+    p.add_argument("--db", help="lineage DuckDB that records this peer's run (train_runs, train_metrics)")
     p.add_argument("--tiny", action="store_true", help="tiny random LoRA model + random tokens (smoke/test)")
     p.add_argument("--seed", type=int, default=0, help="--tiny: LoRA init seed")
     p.add_argument("--step-delay", type=float, default=0.0, help="--tiny: simulated compute per step (s)")
@@ -349,7 +350,7 @@ def _train_with_trainer(args, cfg: SwarmConfig, dht, shard: tuple[int, int], sto
     adapter_out = args.adapter_out or str((out or Path(".")) / f"adapter-{dht.peer_id}")
     spec = runner.make_spec(kind="role", config=sft, out_dir=adapter_out,
                             data={"train_jsonl": args.train_jsonl, "val_jsonl": args.val_jsonl},
-                            role=args.role, corpus_version=args.corpus_version,
+                            role=args.role, corpus_version=args.corpus_version, db_path=args.db,
                             extra={"swarm_run_id": cfg.run_id, "shard": list(shard), "peer_id": str(dht.peer_id)})
     factory = SwarmOptimizerFactory(cfg, dht, cfg.run_id, sft, shard, len(train), stop=stop,
                                     on_epoch=_progress_writer(args.progress_log))
@@ -357,8 +358,7 @@ def _train_with_trainer(args, cfg: SwarmConfig, dht, shard: tuple[int, int], sto
     try:
         result = runner.execute(spec, optimizer_factory=factory, shard=shard, stop=factory.graceful_stop(),
                                 peers_fn=factory.peers, on_step=factory.on_step)
-        print(json.dumps({"adapter_dir": result.adapter_dir, "status": result.status, "train_run_id": result.run_id}),
-              flush=True)
+        print(json.dumps({**result.to_dict(), "train_run_id": result.run_id}, default=str), flush=True)
         epoch = factory.opt.local_epoch if factory.opt is not None else 0
     finally:
         factory.shutdown()

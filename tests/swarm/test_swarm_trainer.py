@@ -85,3 +85,50 @@ def test_two_peers_train_sft_shards_with_the_trainer(sft_files):
         assert a[e]["sha256"] == b[e]["sha256"], f"peers differ at epoch {e}"
     init = [r for r in logs["a"] if r["event"] == "init"][0]
     assert a[common[-1]]["sha256"] != init["sha256"], "the LoRA weights never changed"
+
+
+def test_trainer_resource_in_swarm_mode_joins_as_a_peer(sft_files, tmp_path):
+    """``trainer: {mode: swarm, swarm: {initial_peers, key_file}}``: what ``dagster asset materialize
+    role_adapter`` calls joins a run that `node0-finetune swarm start` began, trains its shard with the
+    same SFT config, and records the run in the lineage DB."""
+    from node0_ops.train.tracking import get_run
+    from resources.trainer import TrainerResource
+
+    rows = [make_example(i) for i in range(100, 124)]
+    db = tmp_path / "state" / "lineage.duckdb"
+    with Swarm() as swarm, hard_timeout(300, "trainer resource swarm test"):
+        swarm.spawn("a", "start", "--out-dir", str(swarm.root / "a"), "--min-peers", "2", "--target-batch-size", "8",
+                    "--matchmaking-time", "1", "--averaging-timeout", "8", "--sft-config", sft_files["sft"],
+                    "--train-jsonl", sft_files["train"], "--corpus-version", "cv-swarm", "--role", "polecat")
+        info = swarm.join_info(swarm.root / "a", alive=["a"])
+        trainer = TrainerResource(mode="swarm", config_yaml=sft_files["sft"], swarm={
+            "initial_peers": info["initial_peers"], "key_file": info["key_file"], "config": info["config"],
+            "extra_args": ["--socket-dir", str(swarm.sockets)]})
+        res = trainer.train("role", rows, [], tmp_path / "adapter", db_path=str(db),
+                            run_meta={"role": "polecat", "corpus_version": "cv-swarm"})
+        assert swarm.procs["a"].wait(240) == 0, swarm.describe()
+    assert res.status == "completed" and Path(res.adapter_dir, "adapter_model.safetensors").exists()
+    run = get_run(tracking_db(db), res.run_id)
+    assert run["status"] == "completed" and run["corpus_version"] == "cv-swarm" and run["role"] == "polecat"
+    assert res.metrics.get("train_loss") is not None
+    assert not swarm.leftovers, swarm.leftovers
+
+
+def tracking_db(path):
+    from node0_ops.train.tracking import open_db
+
+    return open_db(path)
+
+
+def test_trainer_resource_swarm_mode_refuses_what_it_cannot_do(tmp_path):
+    import dagster as dg
+
+    from resources.trainer import TrainerResource
+
+    with pytest.raises(dg.Failure, match="needs swarm.initial_peers and swarm.key_file"):
+        TrainerResource(mode="swarm").train("role", [], [], tmp_path / "a", db_path=str(tmp_path / "db"), run_meta={})
+    with pytest.raises(dg.Failure, match="trains role adapters"):
+        TrainerResource(mode="swarm", swarm={"initial_peers": ["/ip4/127.0.0.1/tcp/1"], "key_file": "k"}).train(
+            "dpo", [], [], tmp_path / "a", db_path=str(tmp_path / "db"), run_meta={})
+    with pytest.raises(dg.Failure, match="trainer.mode='gpu'"):
+        TrainerResource(mode="gpu").check()
