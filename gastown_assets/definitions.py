@@ -16,6 +16,7 @@ from gastown_assets.defs.models.rollback import eval_regression_rollback
 from gastown_assets.defs.serving import assets as serving_assets
 from gastown_assets.defs.training import assets as training_assets
 from resources import LineageResource, TownResource
+from resources.handles import HandleIOManager
 from resources.settings import configured_resources
 from sensors import all_sensors
 
@@ -29,7 +30,8 @@ def build_resources() -> dict:
     """
     from node0_ops.paths import state_dir
 
-    return {"lineage": LineageResource(), "town": TownResource(), **configured_resources(state_dir())}
+    return {"lineage": LineageResource(), "town": TownResource(), "io_manager": HandleIOManager(),
+            **configured_resources(state_dir())}
 
 
 defs = dg.Definitions(

@@ -36,7 +36,10 @@ def materialize(selection: list, *, resources: dict, partition_key: str | None =
                 run_config: dict | None = None, tags: dict | None = None) -> dg.ExecuteInProcessResult:
     """Materialize assets (and their checks) in-process on the state's Dagster instance,
     so the run shows in the UI. Exits with status 1 and the failure text when a step fails."""
+    from resources.handles import HandleIOManager
+
     instance = dg.DagsterInstance.get()
+    resources = {"io_manager": HandleIOManager(), **resources}
     level = os.environ.get("GTFT_DAGSTER_LOG_LEVEL", "WARNING")
     run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": level}}}}
     result = dg.materialize(selection, resources=resources, instance=instance, partition_key=partition_key,

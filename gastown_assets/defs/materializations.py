@@ -1,29 +1,21 @@
-"""Handles between stages: the metadata Dagster recorded for an upstream asset (partition) or the asset under check."""
+"""Handles between stages where Dagster cannot map the partition: the task adapter stacks on the role
+adapter of the role its run config names, so it reads that partition's latest materialization (the
+other stages take typed handle inputs, :mod:`gastown_assets.defs.handles`)."""
 
 import dagster as dg
+
+from resources.handles import latest_metadata
 
 
 def materialization_metadata(context, key: dg.AssetKey, partition: str | None = None) -> dict:
     """Metadata values of the latest materialization of ``key`` (of ``partition`` when given), from
     Dagster's event log, not from a lineage table; ``{}`` when it was never materialized."""
-    flt = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None)
-    records = context.instance.fetch_materializations(flt, limit=1).records
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()} if records else {}
-
-
-def checked_corpus_version(context) -> str:
-    """The corpus version the ``corpus_version`` materialization under check produced.
-
-    Raises:
-        dg.Failure: ``corpus_version`` has no materialization with a ``corpus_version`` value.
-    """
-    return upstream_handle(context, "corpus_version", "corpus_version")
+    return latest_metadata(context.instance, key, partition)
 
 
 def upstream_handle(context, key: str, field: str, partition: str | None = None) -> str:
-    """The handle ``field`` (corpus version, adapter dir, export dir, report id, model ref) that the
-    latest materialization of upstream asset ``key`` (its ``partition``) recorded in Dagster's event
-    log: each stage takes its own partition's input from the graph, never a table's newest row.
+    """The handle ``field`` (adapter dir, corpus version) that the latest materialization of upstream
+    asset ``key`` (its ``partition``) recorded in Dagster's event log.
 
     Raises:
         dg.Failure: that upstream partition was never materialized (or recorded no ``field``).

@@ -9,6 +9,8 @@ import pytest
 from gastown_assets.defs.corpus import assets, checks
 from node0_ops.corpus import store
 from resources import LineageResource, ScrubberResource, TownResource
+from resources.handles import HandleIOManager
+from tests.graph_helpers import sources
 
 SELECTION = [assets.collected_records, assets.scrubbed_records, assets.corpus_version,
              checks.scrubbed_records_no_secrets, checks.corpus_version_no_secrets,
@@ -18,7 +20,7 @@ SELECTION = [assets.collected_records, assets.scrubbed_records, assets.corpus_ve
 
 
 def _resources(state, town):
-    return {"lineage": LineageResource(state_dir=str(state)), "scrubber": ScrubberResource(),
+    return {"io_manager": HandleIOManager(), "lineage": LineageResource(state_dir=str(state)), "scrubber": ScrubberResource(),
             "town": TownResource(root=str(town), state_dir=str(state))}
 
 
@@ -140,12 +142,12 @@ def test_role_task_partition_exports_trl_jsonl(built):
     row = db.query("select role, task from examples group by all order by count(*) desc limit 1")[0]
     key = dg.MultiPartitionKey({"role": row["role"], "task": row["task"]})
     instance = dg.DagsterInstance.ephemeral()
-    no_version = dg.materialize([assets.corpus_partition], resources=_resources(state, town), partition_key=key,
+    no_version = dg.materialize([assets.corpus_partition, *sources("corpus_version")], resources=_resources(state, town), partition_key=key,
                                 instance=instance, raise_on_error=False)
     assert not no_version.success  # the slice is of the version Dagster recorded, not the newest table row
     version = _version_md(built_result)["corpus_version"].value
     instance.report_runless_asset_event(dg.AssetMaterialization("corpus_version", metadata={"corpus_version": version}))
-    result = dg.materialize([assets.corpus_partition], resources=_resources(state, town),
+    result = dg.materialize([assets.corpus_partition, *sources("corpus_version")], resources=_resources(state, town),
                             partition_key=key, instance=instance)
     assert result.success
     md = result.get_asset_materialization_events()[0].materialization.metadata

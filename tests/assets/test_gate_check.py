@@ -11,6 +11,7 @@ from node0_ops.evals.report import CaseResult, EvalReport
 from node0_ops.lineage.db import upsert
 from resources import LineageResource
 from resources.evaluator import EvaluatorResource
+from tests.graph_helpers import sources, with_io
 
 
 def _report(role, passed: bool) -> EvalReport:
@@ -31,14 +32,14 @@ def test_gate_reads_the_partitions_own_report(tmp_path):
                                           "base_overall": 0.0, "report": rep.to_json(), "base_report": _report(role, False).to_json()}])
     instance = dg.DagsterInstance.ephemeral()
     for role, rid in [("deacon", "deacon-1"), ("witness", "witness-1")]:
-        instance.report_runless_asset_event(dg.AssetMaterialization(registry_entry.key, partition=role,
-                                                                    metadata={"eval_report_id": rid}))
+        instance.report_runless_asset_event(dg.AssetMaterialization(registry_entry.key, partition=role, metadata={
+            "model": f"{role}-v1@1", "eval_report_id": rid}))
     thresholds = tmp_path / "t.yaml"
     thresholds.write_text("overall: 0.5\nmin_cases: 1\n")
-    resources = {"lineage": lineage, "evaluator": EvaluatorResource(thresholds_yaml=str(thresholds))}
+    resources = with_io({"lineage": lineage, "evaluator": EvaluatorResource(thresholds_yaml=str(thresholds))})
     outcome = {}
     for role in ("deacon", "witness"):
-        res = dg.materialize([registry_entry, registry_entry_eval_threshold], resources=resources, instance=instance,
+        res = dg.materialize([registry_entry, registry_entry_eval_threshold, *sources("eval_report")], resources=resources, instance=instance,
                              selection=dg.AssetSelection.checks(registry_entry_eval_threshold),
                              tags={"dagster/partition": role}, raise_on_error=False)
         (ev,) = res.get_asset_check_evaluations()
@@ -58,7 +59,7 @@ def test_gate_closes_the_training_bead_when_passed_and_blocks_it_with_reasons_wh
     instance = dg.DagsterInstance.ephemeral()
     thresholds = tmp_path / "t.yaml"
     thresholds.write_text("overall: 0.5\nmin_cases: 1\n")
-    resources = {"lineage": lineage, "evaluator": EvaluatorResource(thresholds_yaml=str(thresholds))}
+    resources = with_io({"lineage": lineage, "evaluator": EvaluatorResource(thresholds_yaml=str(thresholds))})
     final = {}
     for role, ok in (("deacon", False), ("witness", True)):
         with TrainingJob(registry_db(tmp_path), f"Train {role}", bd=None, echo=lambda s: None, keep_open=True) as job:
@@ -73,9 +74,10 @@ def test_gate_closes_the_training_bead_when_passed_and_blocks_it_with_reasons_wh
                                           "base_overall": 0.0, "report": rep.to_json(), "base_report": rep.to_json()}])
         instance.report_runless_asset_event(dg.AssetMaterialization("role_adapter", partition=role, metadata={
             "job_id": job.job_id, "adapter_dir": dg.MetadataValue.path(adapter)}))
-        instance.report_runless_asset_event(dg.AssetMaterialization(registry_entry.key, partition=role,
-                                                                    metadata={"eval_report_id": f"{role}-1"}))
-        dg.materialize([registry_entry, registry_entry_eval_threshold], resources=resources, instance=instance,
+        instance.report_runless_asset_event(dg.AssetMaterialization(registry_entry.key, partition=role, metadata={
+            "model": f"{role}-v1@1", "eval_report_id": f"{role}-1"}))
+        dg.materialize([registry_entry, registry_entry_eval_threshold, *sources("eval_report")], resources=resources,
+                       instance=instance,
                        selection=dg.AssetSelection.checks(registry_entry_eval_threshold),
                        tags={"dagster/partition": role}, raise_on_error=False)
         rows = transitions(registry_db(tmp_path), job.job_id)

@@ -13,6 +13,7 @@ from gastown_assets.defs.training.assets import role_adapter
 from node0_ops.evals.report import CaseResult, EvalReport
 from node0_ops.lineage.db import dumps, upsert
 from resources import LineageResource
+from tests.graph_helpers import sources, with_io
 
 
 def _candidate(state, lineage: LineageResource, role: str, tag: str, created: dt.datetime) -> str:
@@ -54,15 +55,17 @@ def test_registry_entry_registers_its_own_partitions_recorded_report(tmp_path):
     witness_report = _candidate(tmp_path, lineage, "witness", "run2", now + dt.timedelta(minutes=1))
     instance.report_runless_asset_event(dg.AssetMaterialization("eval_report", partition="witness",
                                                                 metadata={"report_id": witness_report}))
-    res = dg.materialize([registry_entry], partition_key="deacon", instance=instance, resources={"lineage": lineage})
+    res = dg.materialize([registry_entry, *sources("eval_report")], partition_key="deacon", instance=instance,
+                         resources=with_io({"lineage": lineage}))
     md = res.get_asset_materialization_events()[0].materialization.metadata
     assert md["eval_report_id"].value == graph_report and md["corpus_version"].value == "cv-graph"
     assert md["model"].value == "deacon-v1@1"
 
 
 def test_a_stage_whose_upstream_partition_was_never_materialized_names_it(tmp_path):
-    res = dg.materialize([registry_entry], partition_key="boot", instance=dg.DagsterInstance.ephemeral(),
-                         resources={"lineage": LineageResource(state_dir=str(tmp_path))}, raise_on_error=False)
+    res = dg.materialize([registry_entry, *sources("eval_report")], partition_key="boot",
+                         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+                         resources=with_io({"lineage": LineageResource(state_dir=str(tmp_path))}))
     assert not res.success
     failure = next(e for e in res.all_events if e.is_step_failure).step_failure_data.user_failure_data
     assert "materialize eval_report[boot] first" in failure.description
@@ -74,8 +77,10 @@ def test_training_takes_the_recorded_corpus_version(tmp_path, asset):
     from resources import TownResource
     from resources.trainer import TrainerResource
 
-    res = dg.materialize([asset], partition_key="deacon", instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
-                         resources={"lineage": LineageResource(state_dir=str(tmp_path)), "trainer": TrainerResource(),
-                                    "town": TownResource(root=str(tmp_path), state_dir=str(tmp_path))})
+    res = dg.materialize([asset, *sources("corpus_version")], partition_key="deacon",
+                         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+                         resources=with_io({"lineage": LineageResource(state_dir=str(tmp_path)),
+                                            "trainer": TrainerResource(),
+                                            "town": TownResource(root=str(tmp_path), state_dir=str(tmp_path))}))
     failure = next(e for e in res.all_events if e.is_step_failure).step_failure_data.user_failure_data
     assert "materialize corpus_version first" in failure.description

@@ -54,6 +54,25 @@ def test_main_job_is_one_run_from_corpus_to_deployment(tmp_path):
         mats = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
         done = [r.event_log_entry.dagster_event.asset_key.to_user_string() for r in mats]
         assert sorted(done) == sorted(CHAIN)
+        # typed handles (resources/handles.py) and the DuckDB lineage name the same artifacts
+        handles = {r.event_log_entry.dagster_event.asset_key.to_user_string():
+                   r.event_log_entry.asset_materialization.metadata["handle"].value
+                   for r in mats if "handle" in r.event_log_entry.asset_materialization.metadata}
+        assert {k: h["type"] for k, h in handles.items()} == {
+            "collected_records": "CollectionHandle", "corpus_version": "CorpusVersionHandle",
+            "role_adapter": "AdapterHandle", "exported_model": "ExportHandle", "eval_report": "EvalReportHandle",
+            "registry_entry": "ModelHandle"}
+        from node0_ops.evals.store import eval_report_row, export_row
+        from node0_ops.lineage.db import LineageDB
+
+        db = LineageDB(state / "lineage.duckdb")
+        export = export_row(db, handles["exported_model"]["export_dir"])
+        assert export["adapter_dir"] == handles["role_adapter"]["adapter_dir"]
+        assert export["corpus_version"] == handles["role_adapter"]["corpus_version"] == \
+            handles["corpus_version"]["corpus_version"]
+        report = eval_report_row(db, handles["eval_report"]["report_id"])
+        assert report["export_dir"] == handles["exported_model"]["export_dir"]
+        assert report["model_label"] == handles["registry_entry"]["model"] == "deacon-v1@1"
         checks = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
         names = {r.event_log_entry.dagster_event.event_specific_data.check_name for r in checks}
         assert {"registry_entry_eval_threshold", "corpus_version_no_secrets", "corpus_version_expectations"} <= names

@@ -9,6 +9,8 @@ import pytest
 
 from resources import LineageResource, ScrubberResource, TownResource
 from resources.trainer import TrainerResource
+from resources.handles import HandleIOManager
+from tests.graph_helpers import sources
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def _trainer() -> TrainerResource:
 
 
 def _resources(state, town) -> dict:
-    return {"lineage": LineageResource(state_dir=str(state)), "trainer": _trainer(),
+    return {"io_manager": HandleIOManager(), "lineage": LineageResource(state_dir=str(state)), "trainer": _trainer(),
             "town": TownResource(root=str(town), state_dir=str(state)), "scrubber": ScrubberResource()}
 
 
@@ -59,7 +61,7 @@ def test_role_adapter_asset_trains_records_lineage_and_bead(corpus_state, monkey
 
     state, town, instance = corpus_state
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no `bd` on PATH: transitions are recorded for replay
-    res = dg.materialize([role_adapter], partition_key="deacon", instance=instance, resources=_resources(state, town))
+    res = dg.materialize([role_adapter, *sources("corpus_version")], partition_key="deacon", instance=instance, resources=_resources(state, town))
     assert res.success
     md = res.get_asset_materialization_events()[0].materialization.metadata
     adapter = Path(md["adapter_dir"].value)
@@ -132,7 +134,7 @@ def test_stacked_adapter_is_trained_registered_and_its_bead_closed(corpus_state,
     state, town, instance = corpus_state
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     if not _role_adapter_dir(instance):
-        assert dg.materialize([assets.role_adapter], partition_key="deacon", instance=instance,
+        assert dg.materialize([assets.role_adapter, *sources("corpus_version")], partition_key="deacon", instance=instance,
                               resources=_resources(state, town)).success
     role_dir = _role_adapter_dir(instance)
     model = _register_role_model(state, role_dir, "deacon")
@@ -143,7 +145,7 @@ def test_stacked_adapter_is_trained_registered_and_its_bead_closed(corpus_state,
                               "where m.corpus_version = ? and e.split = 'train' group by e.task order by count(*) desc limit 1",
                               [store.latest_corpus_version(db)])
         run_config = {"ops": {"task_adapter": {"config": {"role": "deacon"}}}}
-    res = dg.materialize([getattr(assets, asset_name)], partition_key=partition, instance=instance,
+    res = dg.materialize([getattr(assets, asset_name), *sources("role_adapter")], partition_key=partition, instance=instance,
                          resources=_resources(state, town), run_config=run_config)
     assert res.success
     md = res.get_asset_materialization_events()[0].materialization.metadata

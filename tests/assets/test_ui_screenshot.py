@@ -25,6 +25,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from tests.graph_helpers import sources, with_io
 
 pytestmark = pytest.mark.slow
 
@@ -175,8 +176,8 @@ def test_dagster_ui_shows_registry_entry_with_versions(tmp_path):
             # what eval_report[polecat] records: registry_entry registers that report's candidate
             instance.report_runless_asset_event(dg.AssetMaterialization(
                 "eval_report", partition=ROLE, metadata={"report_id": f"{ROLE}-report-{n}"}))
-            res = dg.materialize([registry_entry], partition_key=ROLE, instance=instance,
-                                 resources={"lineage": LineageResource(state_dir=str(state))})
+            res = dg.materialize([registry_entry, *sources("eval_report")], partition_key=ROLE, instance=instance,
+                                 resources=with_io({"lineage": LineageResource(state_dir=str(state))}))
             assert res.success
             md = res.get_asset_materialization_events()[0].materialization.metadata
             refs.append(md["model"].value)

@@ -16,6 +16,7 @@ import pytest
 
 from node0_ops.corpus import store
 from resources import LineageResource, ScrubberResource, TownResource
+from resources.handles import HandleIOManager
 
 
 @dataclass
@@ -43,7 +44,8 @@ class Env:
     @property
     def resources(self) -> dict:
         return {"town": TownResource(root=str(self.town), state_dir=str(self.state)),
-                "lineage": LineageResource(state_dir=str(self.state)), "scrubber": ScrubberResource()}
+                "lineage": LineageResource(state_dir=str(self.state)), "scrubber": ScrubberResource(),
+                "io_manager": HandleIOManager()}
 
     def db(self):
         return store.open_db(self.state / "lineage.duckdb")

@@ -4,7 +4,7 @@ import dagster as dg
 
 from gastown_assets.defs.corpus.partitions import role_task_partitions
 from gastown_assets.defs.job_beads import collection_job
-from gastown_assets.defs.materializations import upstream_handle
+from gastown_assets.defs.handles import CollectionHandle, CorpusVersionHandle
 from node0_ops.corpus import pipeline
 from resources import LineageResource, ScrubberResource, TownResource
 
@@ -34,7 +34,7 @@ def collected_records(context: dg.AssetExecutionContext, town: TownResource, lin
         "n_quarantined": summary["n_quarantined"], "collection_id": summary["collection_id"],
         "records_by_kind": dg.MetadataValue.json(summary["records_by_kind"]),
         "quarantine_reasons": dg.MetadataValue.json(summary.get("quarantine_reasons", {})),
-    })
+    }, value=CollectionHandle(summary["collection_id"]))
 
 
 @dg.asset(group_name=GROUP, deps=[collected_records], kinds={"duckdb", "presidio"})
@@ -71,16 +71,18 @@ def corpus_version(context: dg.AssetExecutionContext, lineage: LineageResource, 
             "export_dir": dg.MetadataValue.path(summary["export_dir"]), **bead,
         },
         data_version=dg.DataVersion(summary["corpus_version"]),
+        value=CorpusVersionHandle(summary["corpus_version"]),
     )
 
 
-@dg.asset(group_name=GROUP, deps=[corpus_version], partitions_def=role_task_partitions, kinds={"jsonl"})
-def corpus_partition(context: dg.AssetExecutionContext, lineage: LineageResource) -> dg.MaterializeResult:
+@dg.asset(group_name=GROUP, partitions_def=role_task_partitions, kinds={"jsonl"})
+def corpus_partition(context: dg.AssetExecutionContext, lineage: LineageResource,
+                     corpus_version: CorpusVersionHandle) -> dg.MaterializeResult:
     """One role x task slice of the materialized corpus version, exported as TRL-ready JSONL per split."""
     keys = context.partition_key.keys_by_dimension
     role, task = keys["role"], keys["task"]
     db = lineage.db()
-    version = upstream_handle(context, "corpus_version", "corpus_version")
+    version = corpus_version.corpus_version
     out = lineage.artifacts("corpus") / version / "partitions" / f"{role}__{task}"
     counts = pipeline.export_slice(db, version, out, role=role, task=task)
     return dg.MaterializeResult(metadata={

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from gastown_assets.defs.corpus.assets import collected_records, corpus_version, scrubbed_records
-from gastown_assets.defs.materializations import checked_corpus_version, upstream_handle
+from gastown_assets.defs.handles import CollectionHandle, CorpusVersionHandle
 from node0_ops.corpus import store
 from node0_ops.corpus.schema import ROLES, TASKS
 from resources import LineageResource, ScrubberResource
@@ -43,10 +43,10 @@ def scrubbed_records_no_secrets(lineage: LineageResource, scrubber: ScrubberReso
 
 
 @dg.asset_check(asset=corpus_version, blocking=True)
-def corpus_version_no_secrets(context: dg.AssetCheckExecutionContext, lineage: LineageResource, scrubber: ScrubberResource) -> dg.AssetCheckResult:
+def corpus_version_no_secrets(context: dg.AssetCheckExecutionContext, corpus_version: CorpusVersionHandle, lineage: LineageResource, scrubber: ScrubberResource) -> dg.AssetCheckResult:
     """Re-scan every example and DPO pair of the checked corpus version; any finding fails."""
     db = lineage.db()
-    version = checked_corpus_version(context)
+    version = corpus_version.corpus_version
     scan = scrubber.build().scan
     hits = []
     for ex in store.load_examples(db, version):
@@ -60,9 +60,9 @@ def corpus_version_no_secrets(context: dg.AssetCheckExecutionContext, lineage: L
 
 
 @dg.asset_check(asset=corpus_version, blocking=True)
-def corpus_version_split_isolation(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
+def corpus_version_split_isolation(context: dg.AssetCheckExecutionContext, corpus_version: CorpusVersionHandle, lineage: LineageResource) -> dg.AssetCheckResult:
     """No source (session, bead, formula, file) appears in more than one split."""
-    version = checked_corpus_version(context)
+    version = corpus_version.corpus_version
     leaks = store.leaking_sources(lineage.db(), version)
     return dg.AssetCheckResult(passed=not leaks, metadata={
         "corpus_version": version, "n_leaking_sources": len(leaks),
@@ -70,11 +70,11 @@ def corpus_version_split_isolation(context: dg.AssetCheckExecutionContext, linea
 
 
 @dg.asset_check(asset=corpus_version, blocking=True)
-def corpus_version_expectations(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
+def corpus_version_expectations(context: dg.AssetCheckExecutionContext, corpus_version: CorpusVersionHandle, lineage: LineageResource) -> dg.AssetCheckResult:
     """Great Expectations suites on the version's examples and DPO pairs, and on redactions and quarantine."""
     from node0_ops.corpus.expectations import validate_corpus
 
-    version = checked_corpus_version(context)
+    version = corpus_version.corpus_version
     report = validate_corpus(lineage.db(), version)
     table = "| table | column | expectation | ok | failing rows |\n|---|---|---|---|---|\n" + "\n".join(
         f"| {o.table} | {o.column} | {o.expectation} | {'yes' if o.success else 'NO'} | {o.unexpected_count}/{o.n_rows} |"
@@ -86,10 +86,10 @@ def corpus_version_expectations(context: dg.AssetCheckExecutionContext, lineage:
 
 
 @dg.asset_check(asset=corpus_version)
-def corpus_version_role_coverage(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
+def corpus_version_role_coverage(context: dg.AssetCheckExecutionContext, corpus_version: CorpusVersionHandle, lineage: LineageResource) -> dg.AssetCheckResult:
     """Warn when a role or task has fewer than MIN_EXAMPLES_PER_ROLE training examples."""
     db = lineage.db()
-    version = checked_corpus_version(context)
+    version = corpus_version.corpus_version
     rows = store.load_examples(db, version, split="train")
     by_role = {r: sum(1 for e in rows if e["role"] == r) for r in ROLES}
     by_task = {t: sum(1 for e in rows if e["task"] == t) for t in TASKS}
@@ -101,18 +101,18 @@ def corpus_version_role_coverage(context: dg.AssetCheckExecutionContext, lineage
 
 
 @dg.asset_check(asset=corpus_version)
-def corpus_version_convention_flags(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
+def corpus_version_convention_flags(context: dg.AssetCheckExecutionContext, corpus_version: CorpusVersionHandle, lineage: LineageResource) -> dg.AssetCheckResult:
     """Warn on contradictions between convention sources and on reverted files (review before training)."""
-    version = checked_corpus_version(context)
+    version = corpus_version.corpus_version
     flags = store.version_flags(lineage.db(), version)
     return dg.AssetCheckResult(passed=not flags, severity=dg.AssetCheckSeverity.WARN, metadata={
         "n_flags": len(flags), "flags": dg.MetadataValue.json(flags[:50])})
 
 
 @dg.asset_check(asset=collected_records)
-def collected_records_quarantine(context: dg.AssetCheckExecutionContext, lineage: LineageResource) -> dg.AssetCheckResult:
+def collected_records_quarantine(lineage: LineageResource, collected_records: CollectionHandle) -> dg.AssetCheckResult:
     """Warn when the checked collection quarantined bad input (the run still completes with every good record)."""
-    collection = upstream_handle(context, "collected_records", "collection_id")
+    collection = collected_records.collection_id
     rows = store.collection_quarantine(lineage.db(), collection)
     return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.WARN, metadata={
         "collection_id": collection, "n_quarantined": len(rows), "sample": dg.MetadataValue.json(rows[:20])})

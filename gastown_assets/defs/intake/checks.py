@@ -3,18 +3,18 @@
 import dagster as dg
 
 from gastown_assets.defs.corpus.assets import corpus_version
-from gastown_assets.defs.materializations import checked_corpus_version
+from gastown_assets.defs.handles import CorpusVersionHandle
 from node0_ops.corpus import store
 from node0_ops.drift.decisions import flagged_reversions
 from resources import LineageResource
 
 
 @dg.asset_check(asset=corpus_version)
-def corpus_version_reverted_conventions(context: dg.AssetCheckExecutionContext,
+def corpus_version_reverted_conventions(context: dg.AssetCheckExecutionContext, corpus_version: CorpusVersionHandle,
                                         lineage: LineageResource) -> dg.AssetCheckResult:
     """Warn when the checked corpus version contains a convention file's reverted content (review before training)."""
     db = lineage.db()
-    version = checked_corpus_version(context)
+    version = corpus_version.corpus_version
     hashes = store.source_hashes(db, version)
     flagged = flagged_reversions(db)
     held = [r for r in flagged if hashes.get(r["path"]) == r["sha256"]]

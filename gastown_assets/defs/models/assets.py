@@ -8,8 +8,7 @@ import dagster as dg
 
 from gastown_assets.defs.corpus.partitions import role_partitions
 from gastown_assets.defs.job_beads import role_job
-from gastown_assets.defs.materializations import upstream_handle
-from gastown_assets.defs.training.assets import role_adapter
+from gastown_assets.defs.handles import AdapterHandle, EvalReportHandle, ExportHandle, ModelHandle
 from node0_ops.corpus import store
 from node0_ops.evals import store as evals_store
 from node0_ops.lineage.db import dumps
@@ -32,12 +31,13 @@ def _base_gguf(adapter_dir: str, log) -> str:
     return str(path)
 
 
-@dg.asset(group_name=GROUP, deps=[role_adapter], partitions_def=role_partitions, kinds={"gguf", "safetensors"})
-def exported_model(context: dg.AssetExecutionContext, lineage: LineageResource, exporter: ExporterResource) -> dg.MaterializeResult:
+@dg.asset(group_name=GROUP, partitions_def=role_partitions, kinds={"gguf", "safetensors"})
+def exported_model(context: dg.AssetExecutionContext, lineage: LineageResource, exporter: ExporterResource,
+                   role_adapter: AdapterHandle) -> dg.MaterializeResult:
     """Base + role adapter merged to safetensors and GGUF (f16, q8_0, q4_k_m), LoRA GGUFs, Modelfile and model card."""
     role = context.partition_key
     db = lineage.db()
-    adapter = upstream_handle(context, "role_adapter", "adapter_dir", role)
+    adapter = role_adapter.adapter_dir
     from node0_ops.train.adapters import read_metadata
 
     meta = read_metadata(adapter)
@@ -55,7 +55,7 @@ def exported_model(context: dg.AssetExecutionContext, lineage: LineageResource, 
         "lora_ggufs": dg.MetadataValue.json({k: str(v) for k, v in res.lora_ggufs.items()}),
         "sizes_bytes": dg.MetadataValue.json(sizes), "timings_s": dg.MetadataValue.json(res.timings),
         "model_card": dg.MetadataValue.path(str(res.model_card)) if res.model_card else "",
-    })
+    }, value=ExportHandle(str(res.out_dir)))
 
 
 def _note_export(context, lineage: LineageResource, role: str, adapter: str, res) -> str:
@@ -73,15 +73,16 @@ def _note_export(context, lineage: LineageResource, role: str, adapter: str, res
         return f"training job bead not updated: {type(exc).__name__}"
 
 
-@dg.asset(group_name=GROUP, deps=[exported_model], partitions_def=role_partitions, kinds={"llamacpp"})
-def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, evaluator: EvaluatorResource) -> dg.MaterializeResult:
+@dg.asset(group_name=GROUP, partitions_def=role_partitions, kinds={"llamacpp"})
+def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, evaluator: EvaluatorResource,
+                exported_model: ExportHandle) -> dg.MaterializeResult:
     """Eval suite scores of the exported candidate vs the base model, per category and role (with/without constrained decoding)."""
     from node0_ops.evals.quality import summarize
     from node0_ops.evals.report import compare
 
     role = context.partition_key
     db = lineage.db()
-    export_dir = upstream_handle(context, "exported_model", "export_dir", role)
+    export_dir = exported_model.export_dir
     export = evals_store.export_row(db, export_dir)
     if export is None:
         raise dg.Failure(description=f"exported_model[{role}] recorded {export_dir}, which is not in the exports table",
@@ -120,7 +121,7 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
         "llama_settings": dg.MetadataValue.json(cand_off.meta.get("llama_settings") or {}),
         "quality": dg.MetadataValue.json({"base": summarize(base_off), "candidate": summarize(cand_off)}),
         "suite": evaluator.suite,
-    })
+    }, value=EvalReportHandle(report_id))
 
 
 def _prospective_ref(lineage: LineageResource, role: str) -> str:
@@ -140,15 +141,16 @@ def _versions_md(models: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@dg.asset(group_name=GROUP, deps=[eval_report], partitions_def=role_partitions, kinds={"duckdb"})
-def registry_entry(context: dg.AssetExecutionContext, lineage: LineageResource) -> dg.MaterializeResult:
+@dg.asset(group_name=GROUP, partitions_def=role_partitions, kinds={"duckdb"})
+def registry_entry(context: dg.AssetExecutionContext, lineage: LineageResource,
+                   eval_report: EvalReportHandle) -> dg.MaterializeResult:
     """Versioned registry entry (candidate) of the role model with artifacts, checksums, eval scores and lineage."""
     from node0_ops.registry import store as reg
     from node0_ops.registry.artifacts import artifacts_from_export
 
     role = context.partition_key
     db = lineage.db()
-    report_id = upstream_handle(context, "eval_report", "report_id", role)
+    report_id = eval_report.report_id
     rep = evals_store.eval_report_row(db, report_id)
     if rep is None or rep["role"] != role:
         raise dg.Failure(description=f"eval_report[{role}] recorded report {report_id}, which is not a {role} report "
@@ -172,7 +174,7 @@ def registry_entry(context: dg.AssetExecutionContext, lineage: LineageResource) 
         "eval_report_id": rep["report_id"], "corpus_version": rep["corpus_version"] or "",
         "versions": dg.MetadataValue.md(_versions_md(models)),
         "lineage": dg.MetadataValue.json(reg.lineage(reg_db(lineage), ref)),
-    })
+    }, value=ModelHandle(ref, rep["report_id"]))
 
 
 def reg_db(lineage: LineageResource):
@@ -182,15 +184,15 @@ def reg_db(lineage: LineageResource):
     return registry_db(lineage.state())
 
 
-@dg.asset(group_name=GROUP, deps=[registry_entry], partitions_def=role_partitions, kinds={"json"})
+@dg.asset(group_name=GROUP, partitions_def=role_partitions, kinds={"json"})
 def role_deployment(context: dg.AssetExecutionContext, lineage: LineageResource, town: TownResource,
-                    evaluator: EvaluatorResource) -> dg.MaterializeResult:
+                    evaluator: EvaluatorResource, registry_entry: ModelHandle) -> dg.MaterializeResult:
     """The role's node0 agent entry in the town settings, pointing at the model registry_entry registered (gated, progressive rollout)."""
     from node0_ops.registry.deploy import DeployRefused, deploy
 
     role = context.partition_key
     db = reg_db(lineage)
-    ref = upstream_handle(context, "registry_entry", "model", role)
+    ref = registry_entry.model
     try:
         res = deploy(db, ref, town_root=town.root_path(), town=True, role=role,
                      thresholds=evaluator.thresholds_yaml or None, state=lineage.state())

@@ -4,7 +4,7 @@ import dagster as dg
 
 from gastown_assets.defs.corpus.partitions import role_partitions
 from gastown_assets.defs.job_beads import role_job
-from gastown_assets.defs.materializations import materialization_metadata
+from gastown_assets.defs.handles import ModelHandle
 from gastown_assets.defs.models.assets import registry_entry
 from node0_ops.evals import store as evals_store
 from resources import LineageResource
@@ -44,15 +44,12 @@ def _finish_job(context: dg.AssetCheckExecutionContext, lineage: LineageResource
 
 @dg.asset_check(asset=registry_entry, blocking=True)
 def registry_entry_eval_threshold(context: dg.AssetCheckExecutionContext, lineage: LineageResource,
-                                  evaluator: EvaluatorResource) -> dg.AssetCheckResult:
+                                  evaluator: EvaluatorResource, registry_entry: ModelHandle) -> dg.AssetCheckResult:
     """The role partition's registered model's own eval report meets that role's thresholds and does not regress vs the base."""
     from node0_ops.evals.report import EvalReport
 
     role = _run_role(context)
-    report_id = materialization_metadata(context, registry_entry.key, role).get("eval_report_id")
-    if report_id is None:
-        raise dg.Failure(description=f"registry_entry[{role}] has no materialization with an eval_report_id: "
-                                     f"materialize registry_entry[{role}] first", metadata={"role": role})
+    report_id = registry_entry.eval_report_id
     rep = evals_store.eval_report_row(lineage.db(), report_id)
     if rep is None:
         raise dg.Failure(description=f"eval report {report_id} of registry_entry[{role}] is not in eval_reports",

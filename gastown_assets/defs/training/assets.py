@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from gastown_assets.defs.corpus.assets import corpus_version
+from gastown_assets.defs.handles import AdapterHandle, CorpusVersionHandle
 from gastown_assets.defs.corpus.partitions import role_partitions, task_partitions
 from gastown_assets.defs.job_beads import note_checkpoints, training_job
 from gastown_assets.defs.materializations import upstream_handle
@@ -31,16 +31,6 @@ class TaskAdapterConfig(dg.Config):
     """Which role adapter the task adapter stacks on (trained with it active and frozen)."""
 
     role: str = "polecat"
-
-
-def _corpus_version(context) -> str:
-    """The corpus version the ``corpus_version`` materialization recorded (the one this run trains on)."""
-    return upstream_handle(context, "corpus_version", "corpus_version")
-
-
-def _role_adapter_dir(context, role: str) -> str:
-    """Adapter folder the ``role_adapter[role]`` materialization recorded (what task/DPO stages stack on)."""
-    return upstream_handle(context, "role_adapter", "adapter_dir", role)
 
 
 def _chat_only(rows: list[dict]) -> list[dict]:
@@ -113,13 +103,13 @@ def _role_mixture(db, version: str, role: str, trainer: TrainerResource):
     return train, val[:MAX_VAL_EXAMPLES], report
 
 
-@dg.asset(group_name=GROUP, deps=[corpus_version], partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
+@dg.asset(group_name=GROUP, partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
 def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, lineage: LineageResource,
-                 trainer: TrainerResource, town: TownResource) -> dg.MaterializeResult:
+                 trainer: TrainerResource, town: TownResource, corpus_version: CorpusVersionHandle) -> dg.MaterializeResult:
     """LoRA adapter trained (SFT) on one role's corpus partitions."""
     role = context.partition_key
     db = lineage.db()
-    version = _corpus_version(context)
+    version = corpus_version.corpus_version
     trainer = trainer.with_overrides(sft={"base": config.base_model, "lora.r": config.lora_rank,
                                           "lora.lora_alpha": 2 * config.lora_rank, "max_steps": config.max_steps})
     if config.corpus_path:
@@ -152,7 +142,7 @@ def role_adapter(context: dg.AssetExecutionContext, config: RoleAdapterConfig, l
         md["mixture_counts"] = dg.MetadataValue.json(mixture.counts)
         md["mixture_distinct"] = dg.MetadataValue.json(mixture.distinct)
         md["mixture_config"] = dg.MetadataValue.json(mixture.config)
-    return dg.MaterializeResult(metadata=md)
+    return dg.MaterializeResult(metadata=md, value=AdapterHandle(str(res.adapter_dir), res.run_id, version))
 
 
 def _register_stacked(lineage: LineageResource, res, kind: str, role_dir: str, job) -> str:
@@ -179,8 +169,10 @@ def task_adapter(context: dg.AssetExecutionContext, config: TaskAdapterConfig, l
     """Stackable LoRA adapter for one task, trained on top of a frozen role adapter."""
     task = context.partition_key
     db = lineage.db()
-    version = _corpus_version(context)
-    role_dir = _role_adapter_dir(context, config.role)
+    # the role is run config, not a partition mapping Dagster can express: the role adapter's latest
+    # materialization of that role names the adapter and the corpus version it was trained on
+    role_dir = upstream_handle(context, "role_adapter", "adapter_dir", config.role)
+    version = upstream_handle(context, "role_adapter", "corpus_version", config.role)
     train = store.load_examples(db, version, task=task, split="train")
     val = store.load_examples(db, version, task=task, split="val")
     if len(train) < MIN_TRAIN_EXAMPLES:
@@ -203,14 +195,14 @@ def task_adapter(context: dg.AssetExecutionContext, config: TaskAdapterConfig, l
                                           "adapter": ref, "job_id": job.job_id, "job_bead": job.bead_id or f"${job.var}"})
 
 
-@dg.asset(group_name=GROUP, deps=[role_adapter], partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
+@dg.asset(group_name=GROUP, partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
 def dpo_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, trainer: TrainerResource,
-                town: TownResource) -> dg.MaterializeResult:
+                town: TownResource, role_adapter: AdapterHandle) -> dg.MaterializeResult:
     """Role adapter refined with DPO on the role's preference pairs (reference = adapter disabled)."""
     role = context.partition_key
     db = lineage.db()
-    version = _corpus_version(context)
-    role_dir = _role_adapter_dir(context, role)
+    version = role_adapter.corpus_version   # the pairs of the corpus the role adapter was trained on
+    role_dir = role_adapter.adapter_dir
     train = store.load_pairs(db, version, role=role, split="train")
     val = store.load_pairs(db, version, role=role, split="val") or store.load_pairs(db, version, role=role, split="test")
     if not train:
