@@ -87,12 +87,14 @@ def test_adapters_registered_once_per_weights_and_linked_to_models(db, make_mode
 
 def test_lineage_joins_train_run_and_corpus(db, make_model):
     with db.write() as con:  # what the trainer and the corpus pipeline write
-        con.execute("create table if not exists train_runs (run_id varchar primary key, status varchar, final_loss double)")
-        con.execute("insert into train_runs values ('run-42', 'finished', 0.41)")
+        con.execute("""insert into train_runs (run_id, kind, role, status, metrics)
+                       values ('run-42', 'role', 'polecat', 'completed', '{"train_loss": 0.41}')""")
         con.execute("insert into corpus_versions (corpus_version, n_examples, n_pairs) values ('cv-1', 120, 7)")
     make_model("polecat", run_id="run-42")
     lin = lineage(db, "polecat-v1")
-    assert lin["run"] == {"run_id": "run-42", "status": "finished", "final_loss": 0.41}
+    run = lin["run"]
+    assert (run["run_id"], run["status"], run["role"]) == ("run-42", "completed", "polecat")
+    assert json.loads(run["metrics"]) == {"train_loss": 0.41}
     assert lin["corpus"]["n_examples"] == 120
     assert [a["name"] for a in lin["adapters"]] == ["role-polecat"]
 
