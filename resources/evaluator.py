@@ -36,6 +36,32 @@ class EvaluatorResource(dg.ConfigurableResource):
         tasks = load_suite(self.suite, limit_per_category=self.limit) + tasks_from_corpus(test_examples)[: self.max_corpus_tasks]
         return self.thresholds().gate_tasks(tasks, role) if role else tasks
 
+    def task_cases(self, test_examples: list[dict], task: str) -> list:
+        """The cases a ``task`` adapter is judged on: fixed-suite tasks of that category plus checkable
+        tasks from the corpus test examples of that task (at most ``max_corpus_tasks``)."""
+        from node0_ops.evals import load_suite, tasks_from_corpus
+
+        suite = [t for t in load_suite(self.suite, limit_per_category=self.limit) if t.category == task]
+        corpus = [t for t in tasks_from_corpus([e for e in test_examples if e.get("task") == task])]
+        return suite + corpus[: self.max_corpus_tasks]
+
+    def compare(self, baseline: tuple[str, list[str]], candidate: tuple[str, list[str]], tasks, *, labels: tuple[str, str],
+                cache_dir: Path, log=None):
+        """Score a baseline and a candidate on the same ``tasks``, in two llama.cpp children at once
+        (one per core); each side is ``(gguf_path, lora_gguf_paths)``. The baseline is cached
+        (:meth:`cached_run`). Returns ``((base_off, base_on), (cand_off, cand_on))`` EvalReports.
+
+        Raises:
+            dg.Failure: a child crashed or could not start (see :meth:`run`).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            base_job = pool.submit(self.cached_run, baseline[0], tasks, label=labels[0], lora_paths=baseline[1],
+                                   cache_dir=cache_dir, log=log)
+            cand_job = pool.submit(self.run, candidate[0], tasks, label=labels[1], lora_paths=candidate[1], log=log)
+            return base_job.result(), cand_job.result()
+
     def run(self, gguf_path: str, tasks, *, label: str, lora_paths: list[str] | None = None, log=None):
         """``(unconstrained_report, constrained_report)`` for one model; ``report.meta`` records the
         backend settings (``llama_settings.use_extra_bufts`` ...).
@@ -74,20 +100,22 @@ class EvaluatorResource(dg.ConfigurableResource):
         off.meta = on.meta = dict(backend.meta)
         return off, on
 
-    def cached_run(self, gguf_path: str, tasks, *, label: str, cache_dir: Path, log=None):
-        """Same as :meth:`run`, cached on (model file, tasks, settings): the base model is scored once."""
+    def cached_run(self, gguf_path: str, tasks, *, label: str, cache_dir: Path, lora_paths: list[str] | None = None,
+                   log=None):
+        """Same as :meth:`run`, cached on (model and LoRA files, tasks, settings): a baseline is scored once."""
         from node0_ops.evals.report import EvalReport
 
         h = hashlib.sha256()
-        h.update(Path(gguf_path).read_bytes()[: 1 << 20])
-        h.update(str(Path(gguf_path).stat().st_size).encode())
+        for f in [gguf_path, *(lora_paths or [])]:
+            h.update(Path(f).read_bytes()[: 1 << 20])
+            h.update(str(Path(f).stat().st_size).encode())
         h.update(json.dumps([t.to_dict() for t in tasks], sort_keys=True, default=str).encode())
         h.update(json.dumps(self.model_dump(), sort_keys=True).encode())
         path = Path(cache_dir) / f"{label}-{h.hexdigest()[:16]}.json"
         if path.exists():
             d = json.loads(path.read_text())
             return EvalReport.from_dict(d["off"]), EvalReport.from_dict(d["on"])
-        off, on = self.run(gguf_path, tasks, label=label, log=log)
+        off, on = self.run(gguf_path, tasks, label=label, lora_paths=lora_paths, log=log)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"off": off.to_dict(), "on": on.to_dict()}))
         return off, on

@@ -77,10 +77,12 @@ class HandleIOManager(dg.ConfigurableIOManager):
                                          f"a handle dataclass, got {tp!r}")
         part = _partition(context) if context.has_asset_partitions else None
         md = latest_metadata(context.instance, key, part)
-        fields = [f.name for f in dataclasses.fields(tp)]
+        fields = dataclasses.fields(tp)
         stored = md.get("handle") if isinstance(md.get("handle"), dict) else {}
-        values = {f: stored.get(f, md.get(f)) for f in fields}   # plain keys: runless events (CLIs, imports)
-        missing = [f for f, v in values.items() if v in (None, "")]
+        values = {f.name: stored.get(f.name, md.get(f.name)) for f in fields}  # plain keys: runless events (CLIs)
+        optional = {f.name for f in fields if f.default is not dataclasses.MISSING}
+        missing = [f for f, v in values.items() if v in (None, "") and f not in optional]
+        values = {f: v for f, v in values.items() if v not in (None, "")}
         where = f"{key.to_user_string()}[{part}]" if part else key.to_user_string()
         if missing:
             raise dg.Failure(description=f"{where} has no materialization with {', '.join(missing)}: "

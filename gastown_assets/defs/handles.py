@@ -22,12 +22,23 @@ class CorpusVersionHandle:
 
 
 @dataclass(frozen=True)
+class DpoPairsHandle:
+    """The DPO preference pairs of one role in a corpus version (``dpo_pairs`` rows of its members)."""
+
+    corpus_version: str
+    role: str
+
+
+@dataclass(frozen=True)
 class AdapterHandle:
-    """A trained LoRA adapter folder (PEFT files + ``gastown_adapter.json``) and its training run."""
+    """A trained LoRA adapter folder (PEFT files + ``gastown_adapter.json``) and its training run;
+    a task or DPO adapter also names the role and the role adapter folder it is stacked on."""
 
     adapter_dir: str
     run_id: str
     corpus_version: str
+    role: str = ""
+    stacked_on: str = ""
 
 
 @dataclass(frozen=True)

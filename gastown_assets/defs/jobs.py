@@ -21,3 +21,13 @@ role_model_job = dg.define_asset_job(
     "role_model_job", selection=dg.AssetSelection.assets(*CORPUS_ASSETS, *ROLE_ASSETS),
     description="One role model end to end, in one run: corpus -> role adapter (LoRA SFT) -> export "
                 "(safetensors, GGUF) -> eval report -> registry entry -> eval gate -> deployment.")
+
+dpo_job = dg.define_asset_job(
+    "dpo_job", selection=dg.AssetSelection.assets("dpo_pairs", "dpo_adapter", "dpo_model"),
+    description="The DPO stage of one role (partition = role; its role_adapter must be materialized): preference "
+                "pairs -> DPO adapter on the role adapter -> export + eval vs the SFT-only model -> registry candidate.")
+
+task_adapter_job = dg.define_asset_job(
+    "task_adapter_job", selection=dg.AssetSelection.assets("task_adapter", "task_adapter_report"),
+    description="One stackable task adapter (partition = task; run config names the role it stacks on): LoRA SFT "
+                "on the frozen role adapter -> export (stacked merge, LoRA GGUF) -> eval vs the role model alone.")

@@ -25,9 +25,19 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 SCHEMA_FILE = Path(__file__).with_name("schema.sql")
-SCHEMA_VERSION = 1
-# version -> statements that bring a database of version - 1 to it (none yet: version 1 is the baseline)
-MIGRATIONS: dict[int, list[str]] = {}
+SCHEMA_VERSION = 2
+# version -> statements that bring a database of version - 1 to it (version 1 is the baseline)
+MIGRATIONS: dict[int, list[str]] = {
+    2: [  # task and DPO adapters are exported, evaluated against their role model and registered with it
+        "alter table eval_reports add column if not exists kind varchar",
+        "alter table eval_reports add column if not exists task varchar",
+        "alter table eval_reports add column if not exists baseline_label varchar",
+        "alter table adapters add column if not exists eval_report_id varchar",
+        "alter table adapters add column if not exists eval_score double",
+        "alter table adapters add column if not exists baseline_score double",
+        "alter table adapters add column if not exists export_dir varchar",
+    ],
+}
 VERSION_DDL = "create table if not exists schema_version (version integer primary key, applied_at timestamp)"
 
 
@@ -70,8 +80,13 @@ def apply(con: Any, *, version: int = SCHEMA_VERSION,
     if found > version:
         raise SchemaError(f"{where} has schema version {found}, newer than this project's {version}: "
                           "update gastown-finetune (git pull && make install), or use another --state-dir")
+    fresh = found == 0 and not con.execute("select count(*) from information_schema.tables where table_schema = 'main' "
+                                           "and table_name <> 'schema_version'").fetchone()[0]
     for stmt in statements():
         con.execute(stmt)
+    if fresh:  # schema.sql already is the newest schema: nothing to migrate
+        con.execute("insert into schema_version values (?, now())", [version])
+        return version
     for v in range(found + 1, version + 1):
         for stmt in migrations.get(v, ()):
             try:

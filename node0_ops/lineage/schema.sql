@@ -242,7 +242,10 @@ create table if not exists eval_reports (
     report varchar,
     base_report varchar,
     constrained_report varchar,
-    base_constrained_report varchar
+    base_constrained_report varchar,
+    kind varchar,             -- role | task | dpo: what the candidate adds (schema v2)
+    task varchar,             -- the task adapter's task (kind = task)
+    baseline_label varchar    -- what base_* scored: "base", or the role model without the stacked adapter
 );
 
 -- registry: models, adapters, deployments, job beads, rollout (node0_ops.registry.store)
@@ -283,6 +286,10 @@ create table if not exists adapters (
     corpus_version varchar,
     base varchar,
     created_at timestamp,
+    eval_report_id varchar,   -- stacked adapters: eval of base + role + this vs base + role (schema v2)
+    eval_score double,
+    baseline_score double,
+    export_dir varchar,
     primary key (name, version)
 );
 

@@ -128,6 +128,14 @@ def cmd_show(args) -> int:
     return 0
 
 
+def _adapter_eval(a: dict) -> str:
+    """``0.62 (+0.10)``: the stacked model's pass rate on the adapter's cases and its gain over the role model alone."""
+    if not isinstance(a.get("eval_score"), (int, float)):
+        return "-"
+    base = a.get("baseline_score")
+    return f"{a['eval_score']:.2f}" + (f" ({a['eval_score'] - base:+.2f})" if isinstance(base, (int, float)) else "")
+
+
 def cmd_adapters(args) -> int:
     from node0_ops.registry.store import list_adapters
 
@@ -143,9 +151,9 @@ def cmd_adapters(args) -> int:
         pick = select_adapters(bead, load_map(town_root=_town(args), state=args.state), available)
         _emit(args, pick.to_dict(), f"Adapters for {args.for_bead}: {', '.join(pick.adapters) or '(none)'}\n  {pick.why}")
         return 0
-    text = T.table(["NAME", "VER", "KIND", "TASK/ROLE", "SHA256", "MODELS", "PATH"], [
-        [a["name"], f"v{a['version']}", a["kind"] or "-", a["task"] or a["role"] or "-", (a["sha256"] or "")[:12],
-         ",".join(a["compatible_models"]) or "-", a["path"]] for a in rows],
+    text = T.table(["NAME", "VER", "KIND", "TASK/ROLE", "EVAL (vs ROLE)", "SHA256", "MODELS", "PATH"], [
+        [a["name"], f"v{a['version']}", a["kind"] or "-", a["task"] or a["role"] or "-", _adapter_eval(a),
+         (a["sha256"] or "")[:12], ",".join(a["compatible_models"]) or "-", a["path"]] for a in rows],
         title="Adapters", footer=f"{len(rows)} adapter version{'s' * (len(rows) != 1)}") if rows else "No adapters registered."
     _emit(args, {"adapters": rows}, text)
     return 0

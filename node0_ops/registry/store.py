@@ -117,10 +117,6 @@ def _decode_adapter(row: dict) -> dict:
     return out
 
 
-def _table_exists(db: LineageDB, table: str) -> bool:
-    return bool(db.scalar("select count(*) from information_schema.tables where table_name = ?", [table]))
-
-
 # ----------------------------------------------------------------------------- adapters
 
 
@@ -225,6 +221,24 @@ def models_with_adapter(db: LineageDB, path: str | Path) -> list[str]:
     return [r["name"] for r in rows]
 
 
+def record_adapter_eval(db: LineageDB, ref: str, *, report_id: str, score: float, baseline_score: float,
+                        gguf_path: str | None = None, export_dir: str | None = None) -> dict:
+    """Attach the eval of a stacked adapter (base + role + adapter vs base + role, on the adapter's own
+    cases; pass rates in [0, 1]) and its export (LoRA GGUF, export folder) to adapter ``ref``.
+
+    Returns the updated adapter row.  Raises:
+        RegistryError: unknown adapter.
+    """
+    row = get_adapter(db, ref)
+    with db.write() as con:
+        con.execute("update adapters set eval_report_id = ?, eval_score = ?, baseline_score = ?, "
+                    "gguf_path = coalesce(?, gguf_path), export_dir = coalesce(?, export_dir) "
+                    "where name = ? and version = ?",
+                    [report_id, float(score), float(baseline_score), str(gguf_path) if gguf_path else None,
+                     str(export_dir) if export_dir else None, row["name"], row["version"]])
+    return get_adapter(db, ref)
+
+
 def list_adapters(db: LineageDB, *, task: str | None = None, model: str | None = None) -> list[dict]:
     """All adapter versions (newest first per name), optionally for one task or compatible model."""
     rows = [_decode_adapter(r) for r in db.query("select * from adapters order by name, version desc")]
@@ -264,16 +278,13 @@ def report_overall_rate(report: dict | None) -> float | None:
 def _corpus_counts(db: LineageDB, corpus_version: str | None, role: str) -> tuple[int | None, int | None]:
     if not corpus_version:
         return None, None
-    try:
-        with db.read() as con:  # one connection for both counts
-            ex = con.execute("select count(*) from examples e join corpus_version_members m on m.item_id = e.example_id "
-                             "where m.corpus_version = ? and m.item_kind = 'example' and e.role = ?",
-                             [corpus_version, role]).fetchall()[0][0]
-            dp = con.execute("select count(*) from dpo_pairs p join corpus_version_members m on m.item_id = p.pair_id "
-                             "where m.corpus_version = ? and m.item_kind = 'dpo_pair' and p.role = ?",
-                             [corpus_version, role]).fetchall()[0][0]
-    except Exception:  # corpus tables of another schema version: counts are optional lineage
-        return None, None
+    with db.read() as con:  # one connection for both counts
+        ex = con.execute("select count(*) from examples e join corpus_version_members m on m.item_id = e.example_id "
+                         "where m.corpus_version = ? and m.item_kind = 'example' and e.role = ?",
+                         [corpus_version, role]).fetchall()[0][0]
+        dp = con.execute("select count(*) from dpo_pairs p join corpus_version_members m on m.item_id = p.pair_id "
+                         "where m.corpus_version = ? and m.item_kind = 'dpo_pair' and p.role = ?",
+                         [corpus_version, role]).fetchall()[0][0]
     return (ex or None), (dp or None)
 
 
@@ -307,19 +318,17 @@ def register_model(db: LineageDB, role: str, base: str | None, adapters: Iterabl
     report = _report_dict(eval_report)
     arts = normalize_artifacts(artifacts)
     metas: list[dict] = []
-    resolved: list[tuple[str, dict]] = []  # (ref, adapter row) registered below
-    pending: list[dict] = []
+    order: list[str | dict] = []  # the stack in the order given: registered refs and specs registered below
     for item in adapters or ():
         if isinstance(item, (str, Path)) and not Path(str(item)).is_dir():
-            row = get_adapter(db, str(item))
-            resolved.append((row["ref"], row))
+            order.append(get_adapter(db, str(item))["ref"])
         else:
             spec = {"path": item} if isinstance(item, (str, Path)) else dict(item)
             if not spec.get("path"):
                 raise RegistryError(f"adapter {item!r}: needs 'path' (PEFT folder) or a registered name")
             meta = _read_meta(spec["path"])
             metas.append({**meta, **{k: v for k, v in spec.items() if k in ("kind", "role", "task")}})
-            pending.append(spec)
+            order.append(spec)
     role_meta = next((m for m in metas if m.get("kind") == "role"), metas[0] if metas else {})
     base = base or role_meta.get("base")
     if not base:
@@ -339,13 +348,11 @@ def register_model(db: LineageDB, role: str, base: str | None, adapters: Iterabl
     if isinstance(trained_at, str):
         trained_at = datetime.fromisoformat(trained_at.replace("Z", "+00:00")).astimezone(timezone.utc).replace(tzinfo=None)
 
-    refs = [ref for ref, _ in resolved]
-    for spec in pending:
-        refs.append(register_adapter(
-            db, spec["path"], name=spec.get("name"), kind=spec.get("kind"), task=spec.get("task"),
-            role=spec.get("role"), gguf_path=spec.get("gguf_path") or spec.get("gguf"), sha256=spec.get("sha256"),
-            run_id=spec.get("run_id") or run_id, corpus_version=spec.get("corpus_version") or corpus_version,
-            base=spec.get("base") or base))
+    refs = [spec if isinstance(spec, str) else register_adapter(
+        db, spec["path"], name=spec.get("name"), kind=spec.get("kind"), task=spec.get("task"),
+        role=spec.get("role"), gguf_path=spec.get("gguf_path") or spec.get("gguf"), sha256=spec.get("sha256"),
+        run_id=spec.get("run_id") or run_id, corpus_version=spec.get("corpus_version") or corpus_version,
+        base=spec.get("base") or base) for spec in order]
     with db.write() as con:  # version allocation and insert in one transaction (one writer at a time)
         version = (con.execute("select max(version) from models where role = ?", [role]).fetchall()[0][0] or 0) + 1
         name = model_name(role, version)
@@ -445,10 +452,10 @@ def lineage(db: LineageDB, ref: str) -> dict:
     model = get_model(db, ref)
     out: dict[str, Any] = {"model": model, "run": None, "corpus": None, "contributors": [], "adapters": [],
                            "deployments": []}
-    if model.get("run_id") and _table_exists(db, "train_runs"):
+    if model.get("run_id"):
         rows = db.query("select * from train_runs where run_id = ?", [model["run_id"]])
         out["run"] = {k: iso(v) for k, v in rows[0].items()} if rows else None
-    if model.get("corpus_version") and _table_exists(db, "corpus_versions"):
+    if model.get("corpus_version"):
         rows = db.query("select corpus_version, created_at, n_examples, n_pairs from corpus_versions "
                         "where corpus_version = ?", [model["corpus_version"]])
         out["corpus"] = {k: iso(v) for k, v in rows[0].items()} if rows else None

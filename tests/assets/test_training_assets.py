@@ -145,7 +145,14 @@ def test_stacked_adapter_is_trained_registered_and_its_bead_closed(corpus_state,
                               "where m.corpus_version = ? and e.split = 'train' group by e.task order by count(*) desc limit 1",
                               [store.latest_corpus_version(db)])
         run_config = {"ops": {"task_adapter": {"config": {"role": "deacon"}}}}
-    res = dg.materialize([getattr(assets, asset_name), *sources("role_adapter")], partition_key=partition, instance=instance,
+    upstream = ["role_adapter"]
+    if asset_name == "dpo_adapter":  # the preference pairs are an asset of their own
+        from gastown_assets.defs.corpus.assets import dpo_pairs
+
+        assert dg.materialize([dpo_pairs, *sources("corpus_version")], partition_key=partition, instance=instance,
+                              resources=_resources(state, town)).success
+        upstream.append("dpo_pairs")
+    res = dg.materialize([getattr(assets, asset_name), *sources(*upstream)], partition_key=partition, instance=instance,
                          resources=_resources(state, town), run_config=run_config)
     assert res.success
     md = res.get_asset_materialization_events()[0].materialization.metadata
@@ -160,3 +167,110 @@ def test_stacked_adapter_is_trained_registered_and_its_bead_closed(corpus_state,
     assert any(a[-1].startswith("phase: checkpoint done, step=") for a in argvs)
     assert argvs[-1] == ["bd", "close", "{bead_id}", "--reason", f"registered {ref} (adapter registry)"]
     _assert_valid_offline(state, md["job_id"].value)
+
+
+def _stacked_handle(instance, asset_name: str, partition: str) -> bool:
+    flt = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_name), asset_partitions=[partition])
+    return bool(instance.fetch_materializations(flt, limit=1).records)
+
+
+def _model_resources(state, town) -> dict:
+    from resources.evaluator import EvaluatorResource
+    from resources.exporter import ExporterResource
+
+    return {**_resources(state, town), "exporter": ExporterResource(quants=["f16"]),
+            "evaluator": EvaluatorResource(limit=1, max_new_tokens=8, max_corpus_tasks=2)}
+
+
+def _adapters_cli(state, town) -> str:
+    import contextlib
+    import io
+
+    from node0_ops.registry.cli import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["--state-dir", str(state), "--town", str(town), "adapters"]) == 0
+    return buf.getvalue()
+
+
+def test_task_adapter_is_exported_evaluated_against_its_role_model_and_registered(corpus_state, monkeypatch):
+    """task_adapter -> task_adapter_report: stacked merge + LoRA GGUFs, base + role vs base + role + task on
+    the task's own cases (LoRA GGUFs stacked at load time), scores on the adapter's registry row."""
+    from gastown_assets.defs.models.stacked import task_adapter_report
+    from gastown_assets.defs.training import assets
+    from node0_ops.evals import store as evals_store
+    from node0_ops.evals.report import EvalReport
+    from node0_ops.registry import store as reg
+    from node0_ops.registry.schema import registry_db
+
+    state, town, instance = corpus_state
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    task = "bead-management"
+    if not _role_adapter_dir(instance):
+        assert dg.materialize([assets.role_adapter, *sources("corpus_version")], partition_key="deacon",
+                              instance=instance, resources=_resources(state, town)).success
+    assert dg.materialize([assets.task_adapter, *sources("role_adapter")], partition_key=task, instance=instance,
+                          resources=_resources(state, town),
+                          run_config={"ops": {"task_adapter": {"config": {"role": "deacon"}}}}).success
+    res = dg.materialize([task_adapter_report, *sources("task_adapter")], partition_key=task, instance=instance,
+                         resources=_model_resources(state, town))
+    assert res.success
+    md = res.get_asset_materialization_events()[0].materialization.metadata
+    db = registry_db(state)
+    rep = evals_store.eval_report_row(db, md["report_id"].value)
+    assert rep["kind"] == "task" and rep["task"] == task and rep["role"] == "deacon"
+    assert "role adapter only" in rep["baseline_label"]
+    cand, base = EvalReport.from_json(rep["report"]), EvalReport.from_json(rep["base_report"])
+    assert len(cand.meta["adapters"]) == 2 and len(base.meta["adapters"]) == 1   # + task vs role alone
+    assert cand.meta["adapters"][0] == base.meta["adapters"][0]
+    assert {c.task_id for c in cand.cases} == {c.task_id for c in base.cases} and cand.cases
+    assert all(c.category == task for c in cand.cases)          # the task's own cases only
+    row = reg.get_adapter(db, md["adapter"].value)
+    assert row["kind"] == "task" and row["eval_report_id"] == rep["report_id"]
+    assert row["eval_score"] == pytest.approx(cand.overall.rate) and row["baseline_score"] == pytest.approx(base.overall.rate)
+    assert row["gguf_path"].endswith(".lora.gguf") and Path(row["gguf_path"]).exists()
+    export = evals_store.export_row(db, row["export_dir"])
+    assert export["adapter_dir"] == str(Path(row["path"])) or Path(export["adapter_dir"]).resolve() == Path(row["path"])
+    assert Path(export["result"]["ggufs"]["f16"]).exists()      # the stacked merge, deployable alone
+    listed = _adapters_cli(state, town)
+    assert row["name"] in listed and f"{row['eval_score']:.2f} ({row['eval_score'] - row['baseline_score']:+.2f})" in listed
+
+
+def test_dpo_stage_becomes_a_registered_model_version_carrying_role_and_dpo_adapters(corpus_state, monkeypatch):
+    """dpo_pairs -> dpo_adapter -> dpo_model: a candidate version of the role model whose stack is role + DPO,
+    judged against the SFT-only role model; the pairs are an asset with per-split JSONL."""
+    from gastown_assets.defs.corpus.assets import dpo_pairs
+    from gastown_assets.defs.models.stacked import dpo_model
+    from gastown_assets.defs.training import assets
+    from node0_ops.evals import store as evals_store
+    from node0_ops.registry import store as reg
+    from node0_ops.registry.schema import registry_db
+
+    state, town, instance = corpus_state
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    if not _role_adapter_dir(instance):
+        assert dg.materialize([assets.role_adapter, *sources("corpus_version")], partition_key="deacon",
+                              instance=instance, resources=_resources(state, town)).success
+    pairs = dg.materialize([dpo_pairs, *sources("corpus_version")], partition_key="deacon", instance=instance,
+                           resources=_resources(state, town))
+    assert pairs.success
+    pmd = pairs.get_asset_materialization_events()[0].materialization.metadata
+    lines = (Path(pmd["path"].value) / "train.jsonl").read_text().splitlines()
+    assert len(lines) == pmd["n_train"].value > 0 and set(json.loads(lines[0])) >= {"prompt", "chosen", "rejected"}
+    assert dg.materialize([assets.dpo_adapter, *sources("role_adapter", "dpo_pairs")], partition_key="deacon",
+                          instance=instance, resources=_resources(state, town)).success
+    res = dg.materialize([dpo_model, *sources("dpo_adapter")], partition_key="deacon", instance=instance,
+                         resources=_model_resources(state, town))
+    assert res.success
+    md = res.get_asset_materialization_events()[0].materialization.metadata
+    db = registry_db(state)
+    model = reg.get_model(db, md["model"].value)
+    kinds = [reg.get_adapter(db, a)["kind"] for a in model["adapters"]]
+    assert model["status"] == "candidate" and model["role"] == "deacon" and kinds == ["role", "dpo"]
+    dpo = reg.get_adapter(db, model["adapters"][1])
+    assert reg.model_name("deacon", model["version"]) in dpo["compatible_models"]
+    assert Path(reg.get_adapter(db, model["adapters"][0])["path"]) == Path(_role_adapter_dir(instance)).resolve()
+    rep = evals_store.eval_report_row(db, md["report_id"].value)
+    assert rep["kind"] == "dpo" and rep["model_label"] == md["model"].value and dpo["eval_report_id"] == rep["report_id"]
+    assert model["eval_score"] == pytest.approx(rep["overall"])

@@ -47,8 +47,9 @@ def test_a_failed_migration_names_the_statement_and_records_nothing(tmp_path):
     LineageDB(path)
     with duckdb.connect(str(path)) as con:
         con.execute("begin")
-        with pytest.raises(schema.SchemaError, match="migration to schema version 2 failed on .*no_such_table"):
-            schema.apply(con, version=2, migrations={2: ["alter table no_such_table add column x integer"]},
+        nxt = schema.SCHEMA_VERSION + 1
+        with pytest.raises(schema.SchemaError, match=f"migration to schema version {nxt} failed on .*no_such_table"):
+            schema.apply(con, version=nxt, migrations={nxt: ["alter table no_such_table add column x integer"]},
                          where=str(path))
         con.execute("rollback")
         assert con.execute("select max(version) from schema_version").fetchone()[0] == schema.SCHEMA_VERSION
@@ -80,3 +81,22 @@ def test_the_dagster_layer_runs_no_raw_sql():
     found = [f"{p.relative_to(REPO)}:{n}" for p in _sources("gastown_assets/defs", "sensors", "resources")
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if raw.search(line)]
     assert not found, f"assets, checks and sensors call the repository modules, never SQL: {found}"
+
+
+def test_a_version_1_database_gets_the_stacked_adapter_columns(tmp_path):
+    """Schema v2: eval_reports.kind/task/baseline_label and adapters.eval_* columns on a v1 database."""
+    path = tmp_path / "v1.duckdb"
+    with duckdb.connect(str(path)) as con:   # a v1 database: the two tables as v1 declared them
+        con.execute(schema.VERSION_DDL)
+        con.execute("insert into schema_version values (1, now())")
+        con.execute("create table eval_reports (report_id varchar primary key, role varchar, overall double)")
+        con.execute("create table adapters (name varchar, version integer, kind varchar, primary key (name, version))")
+        con.execute("insert into adapters values ('task-formula', 1, 'task')")
+    db = LineageDB(path)
+    cols = {(r["table_name"], r["column_name"]) for r in db.query(
+        "select table_name, column_name from information_schema.columns where table_name in ('adapters', 'eval_reports')")}
+    assert {("eval_reports", "kind"), ("eval_reports", "task"), ("eval_reports", "baseline_label"),
+            ("adapters", "eval_report_id"), ("adapters", "eval_score"), ("adapters", "baseline_score"),
+            ("adapters", "export_dir")} <= cols
+    assert [r["version"] for r in db.query("select version from schema_version order by 1")] == [1, 2]
+    assert db.query("select name, kind from adapters") == [{"name": "task-formula", "kind": "task"}]

@@ -1,11 +1,13 @@
 """Corpus assets: collect -> scrub -> format (SFT, DPO) -> version -> role x task partitions."""
 
+import json
+
 import dagster as dg
 
-from gastown_assets.defs.corpus.partitions import role_task_partitions
+from gastown_assets.defs.corpus.partitions import role_partitions, role_task_partitions
 from gastown_assets.defs.job_beads import collection_job
-from gastown_assets.defs.handles import CollectionHandle, CorpusVersionHandle
-from node0_ops.corpus import pipeline
+from gastown_assets.defs.handles import CollectionHandle, CorpusVersionHandle, DpoPairsHandle
+from node0_ops.corpus import pipeline, store
 from resources import LineageResource, ScrubberResource, TownResource
 
 GROUP = "corpus"
@@ -89,3 +91,36 @@ def corpus_partition(context: dg.AssetExecutionContext, lineage: LineageResource
         "corpus_version": version, "role": role, "task": task, "path": dg.MetadataValue.path(str(out)),
         **{f"n_{k}": v for k, v in sorted(counts.items())},
     })
+
+
+@dg.asset(group_name=GROUP, partitions_def=role_partitions, kinds={"jsonl"})
+def dpo_pairs(context: dg.AssetExecutionContext, lineage: LineageResource,
+              corpus_version: CorpusVersionHandle) -> dg.MaterializeResult:
+    """One role's DPO preference pairs (prompt, chosen, rejected) of the corpus version, as TRL-ready JSONL per split."""
+    role = context.partition_key
+    version = corpus_version.corpus_version
+    rows = store.load_pairs(lineage.db(), version, role=role)
+    if not rows:
+        raise dg.Failure(description=f"role {role} has no DPO pairs in corpus {version}: add failure-mode sources "
+                                     "(rejected commands, reverted sessions) or train SFT only",
+                         metadata={"corpus_version": version, "role": role})
+    out = lineage.artifacts("corpus") / version / "dpo" / role
+    out.mkdir(parents=True, exist_ok=True)
+    by_split: dict[str, int] = {}
+    for split in ("train", "val", "test"):
+        keep = [r for r in rows if r["split"] == split]
+        by_split[split] = len(keep)
+        (out / f"{split}.jsonl").write_text("".join(json.dumps(
+            {"pair_id": r["pair_id"], "prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]}) + "\n"
+            for r in keep), encoding="utf-8")
+    modes: dict[str, int] = {}
+    for r in rows:
+        modes[r["failure_mode"] or "-"] = modes.get(r["failure_mode"] or "-", 0) + 1
+    first = rows[0]
+    return dg.MaterializeResult(metadata={
+        "corpus_version": version, "role": role, "n_pairs": len(rows), "path": dg.MetadataValue.path(str(out)),
+        **{f"n_{k}": v for k, v in by_split.items()},
+        "by_failure_mode": dg.MetadataValue.json(modes),
+        "sample": dg.MetadataValue.md(f"**{first['pair_id']}** ({first['failure_mode'] or '-'})\n\n"
+                                      f"chosen: `{first['chosen'][:200]}`\n\nrejected: `{first['rejected'][:200]}`"),
+    }, value=DpoPairsHandle(version, role))

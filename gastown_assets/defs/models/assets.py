@@ -2,7 +2,6 @@
 
 import datetime as _dt
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
@@ -92,12 +91,9 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
     version = export["corpus_version"]  # the test split of the corpus the candidate was trained on
     tasks = evaluator.tasks(store.load_examples(db, version, role=role, split="test") if version else [], role=role)
     base_gguf = _base_gguf(export["adapter_dir"], context.log)
-    # base and candidate in two single-threaded llama.cpp children at once (one per core)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        base_job = pool.submit(evaluator.cached_run, base_gguf, tasks, label="base", cache_dir=lineage.artifacts("eval"),
-                               log=context.log)
-        cand_job = pool.submit(evaluator.run, gguf, tasks, label=f"node0-{role}", log=context.log)
-        (base_off, base_on), (cand_off, cand_on) = base_job.result(), cand_job.result()
+    (base_off, base_on), (cand_off, cand_on) = evaluator.compare(
+        (base_gguf, []), (gguf, []), tasks, labels=("base", f"node0-{role}"), cache_dir=lineage.artifacts("eval"),
+        log=context.log)
     ok, reasons = evaluator.thresholds().passes(cand_off, role, base=base_off)
     label = _prospective_ref(lineage, role)
     report_id = f"{role}-{_dt.datetime.now(_dt.timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
@@ -107,7 +103,8 @@ def eval_report(context: dg.AssetExecutionContext, lineage: LineageResource, eva
         "overall": cand_off.overall.rate, "base_overall": base_off.overall.rate,
         "constrained_overall": cand_on.overall.rate if cand_on.cases else None, "passed": ok,
         "reasons": dumps(reasons), "report": cand_off.to_json(), "base_report": base_off.to_json(),
-        "constrained_report": cand_on.to_json(), "base_constrained_report": base_on.to_json()})
+        "constrained_report": cand_on.to_json(), "base_constrained_report": base_on.to_json(),
+        "kind": "role", "baseline_label": "base"})
     cats = {c: {"base": base_off.by_category.get(c).rate if c in base_off.by_category else None, "candidate": s.rate}
             for c, s in cand_off.by_category.items()}
     return dg.MaterializeResult(metadata={

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from gastown_assets.defs.handles import AdapterHandle, CorpusVersionHandle
+from gastown_assets.defs.handles import AdapterHandle, CorpusVersionHandle, DpoPairsHandle
 from gastown_assets.defs.corpus.partitions import role_partitions, task_partitions
 from gastown_assets.defs.job_beads import note_checkpoints, training_job
 from gastown_assets.defs.materializations import upstream_handle
@@ -190,19 +190,25 @@ def task_adapter(context: dg.AssetExecutionContext, config: TaskAdapterConfig, l
         note_checkpoints(job, ckpts)
         job.phase("train", run_id=res.run_id, train_loss=float(res.metrics.get("train_loss") or 0.0))
     ref = _register_stacked(lineage, res, "task", role_dir, job)
-    return dg.MaterializeResult(metadata={"task": task, "role_adapter": dg.MetadataValue.path(role_dir),
+    return dg.MaterializeResult(metadata={"task": task, "role": config.role, "role_adapter": dg.MetadataValue.path(role_dir),
                                           "n_train": len(train), **_result_metadata(res, version), "checkpoints": len(ckpts),
-                                          "adapter": ref, "job_id": job.job_id, "job_bead": job.bead_id or f"${job.var}"})
+                                          "adapter": ref, "job_id": job.job_id, "job_bead": job.bead_id or f"${job.var}"},
+                                value=AdapterHandle(str(res.adapter_dir), res.run_id, version, config.role, role_dir))
 
 
 @dg.asset(group_name=GROUP, partitions_def=role_partitions, pool=POOL, kinds={"pytorch", "peft"})
 def dpo_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, trainer: TrainerResource,
-                town: TownResource, role_adapter: AdapterHandle) -> dg.MaterializeResult:
+                town: TownResource, role_adapter: AdapterHandle, dpo_pairs: DpoPairsHandle) -> dg.MaterializeResult:
     """Role adapter refined with DPO on the role's preference pairs (reference = adapter disabled)."""
     role = context.partition_key
     db = lineage.db()
     version = role_adapter.corpus_version   # the pairs of the corpus the role adapter was trained on
     role_dir = role_adapter.adapter_dir
+    if dpo_pairs.corpus_version != version:
+        raise dg.Failure(description=f"dpo_pairs[{role}] holds corpus {dpo_pairs.corpus_version} but role_adapter[{role}] "
+                                     f"was trained on {version}: materialize dpo_pairs and role_adapter from one corpus "
+                                     "version (dagster job launch -j dpo_job)",
+                         metadata={"dpo_pairs_corpus": dpo_pairs.corpus_version, "role_adapter_corpus": version})
     train = store.load_pairs(db, version, role=role, split="train")
     val = store.load_pairs(db, version, role=role, split="val") or store.load_pairs(db, version, role=role, split="test")
     if not train:
@@ -223,4 +229,5 @@ def dpo_adapter(context: dg.AssetExecutionContext, lineage: LineageResource, tra
     return dg.MaterializeResult(metadata={"role": role, "role_adapter": dg.MetadataValue.path(role_dir),
                                           "n_pairs": len(train), **_result_metadata(res, version),
                                           "checkpoints": len(ckpts), "adapter": ref, "job_id": job.job_id,
-                                          "job_bead": job.bead_id or f"${job.var}"})
+                                          "job_bead": job.bead_id or f"${job.var}"},
+                                value=AdapterHandle(str(res.adapter_dir), res.run_id, version, role, role_dir))
