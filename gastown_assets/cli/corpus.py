@@ -70,22 +70,11 @@ def cmd_build(args) -> int:
     return 0
 
 
-def _rows(db, sql, params=()):
-    return db.query(sql, list(params))
-
-
 def cmd_stats(args) -> int:
     db = _db()
     version = _version(db, args.version)
-    members = "join corpus_version_members m on m.item_id = e.example_id and m.item_kind='example' where m.corpus_version = ?"
-    by_cell = _rows(db, f"select role, task, split, count(*) n, sum(coalesce(n_tokens,0)) tok from examples e {members} group by all", [version])
-    by_origin = _rows(db, f"select origin, count(*) n from examples e {members} group by all order by 2 desc", [version])
-    pairs = _rows(db, """select failure_mode, split, count(*) n from dpo_pairs p join corpus_version_members m
-                        on m.item_id = p.pair_id and m.item_kind='dpo_pair' where m.corpus_version = ? group by all""", [version])
-    red = _rows(db, """select entity_type, sum(count) n from redactions d join records r using (record_id)
-                      join current_sources c on r.path=c.path and r.sha256=c.sha256 group by 1 order by 2 desc""")
-    quar = _rows(db, "select source_kind, count(*) n from quarantine where collected_at = (select max(created_at) from collections) group by 1")
-    src = _rows(db, "select r.kind, count(*) n from records r join current_sources c on r.path=c.path and r.sha256=c.sha256 group by 1 order by 2 desc")
+    stats = store.corpus_stats(db, version)
+    by_cell, pairs = stats["by_cell"], stats["pairs"]
     cells = {}
     for r in by_cell:
         cells.setdefault((r["role"], r["task"]), {}).update({r["split"]: r["n"]})
@@ -93,10 +82,9 @@ def cmd_stats(args) -> int:
             if sum(cells.get((ro, t), {}).values()) < args.min_per_cell]
     data = {"corpus_version": version,
             "examples": [{"role": ro, "task": t, **v} for (ro, t), v in sorted(cells.items())],
-            "tokens": sum(r["tok"] or 0 for r in by_cell), "by_origin": {r["origin"]: r["n"] for r in by_origin},
-            "records_by_source_kind": {r["kind"]: r["n"] for r in src},
-            "dpo_pairs": pairs, "redactions": {r["entity_type"]: int(r["n"]) for r in red},
-            "quarantine": {r["source_kind"] or "?": r["n"] for r in quar},
+            "tokens": sum(r["tok"] or 0 for r in by_cell), "by_origin": stats["by_origin"],
+            "records_by_source_kind": stats["records_by_kind"],
+            "dpo_pairs": pairs, "redactions": stats["redactions"], "quarantine": stats["quarantine"],
             "coverage_gaps": [{"role": a, "task": b, "n": n} for a, b, n in gaps]}
     if args.json:
         print(json.dumps(data, indent=2, default=str))

@@ -175,12 +175,13 @@ def load_examples(db: LineageDB, version: str, *, role: str | None = None, task:
     return rows
 
 
-def load_pairs(db: LineageDB, version: str, *, role: str | None = None, split: str | None = None) -> list[dict]:
-    """DPO pair rows (prompt decoded) of a corpus version."""
+def load_pairs(db: LineageDB, version: str, *, role: str | None = None, task: str | None = None,
+               split: str | None = None) -> list[dict]:
+    """DPO pair rows (prompt decoded) of a corpus version, optionally filtered, ordered by ``pair_id``."""
     sql = ["select p.* from dpo_pairs p join corpus_version_members m on m.item_id = p.pair_id",
            "where m.corpus_version = ? and m.item_kind = 'dpo_pair'"]
     params: list = [version]
-    for col, val in (("role", role), ("split", split)):
+    for col, val in (("role", role), ("task", task), ("split", split)):
         if val:
             sql.append(f"and p.{col} = ?")
             params.append(val)
@@ -235,3 +236,35 @@ def unscrubbed_records(db: LineageDB, path: str, sha256: str) -> list[Record]:
     rows = db.query("select * from records where path = ? and sha256 = ? and scrubbed_payload is null "
                     "order by line nulls first, record_id", [str(path), sha256])
     return [Record.from_row(r) for r in rows]
+
+
+def corpus_stats(db: LineageDB, version: str) -> dict:
+    """Counts behind ``node0-corpus stats`` for corpus ``version``.
+
+    Returns ``{"by_cell": [{"role", "task", "split", "n", "tok"}], "by_origin": {origin: n},
+    "pairs": [{"failure_mode", "split", "n"}], "redactions": {entity_type: n} (current sources),
+    "quarantine": {source_kind: n} (the latest collection), "records_by_kind": {kind: n} (current sources)}``.
+    """
+    members = ("join corpus_version_members m on m.item_id = e.example_id and m.item_kind = 'example' "
+               "where m.corpus_version = ?")
+    with db.read() as con:
+        def rows(sql: str, params=()) -> list[tuple]:
+            return con.execute(sql, list(params)).fetchall()
+
+        by_cell = [dict(zip(("role", "task", "split", "n", "tok"), r)) for r in rows(
+            f"select role, task, split, count(*), sum(coalesce(n_tokens, 0)) from examples e {members} group by all",
+            [version])]
+        by_origin = dict(rows(f"select origin, count(*) from examples e {members} group by all order by 2 desc", [version]))
+        pairs = [dict(zip(("failure_mode", "split", "n"), r)) for r in rows(
+            "select failure_mode, split, count(*) from dpo_pairs p join corpus_version_members m on m.item_id = p.pair_id "
+            "and m.item_kind = 'dpo_pair' where m.corpus_version = ? group by all", [version])]
+        redactions = {k: int(n) for k, n in rows(
+            "select entity_type, sum(count) from redactions d join records r using (record_id) join current_sources c "
+            "on r.path = c.path and r.sha256 = c.sha256 group by 1 order by 2 desc")}
+        quarantine = {k or "?": n for k, n in rows(
+            "select q.source_kind, count(*) from quarantine q join (select created_at from collections "
+            "order by created_at desc limit 1) c on q.collected_at = c.created_at group by 1")}
+        by_kind = dict(rows("select r.kind, count(*) from records r join current_sources c on r.path = c.path "
+                            "and r.sha256 = c.sha256 group by 1 order by 2 desc"))
+    return {"by_cell": by_cell, "by_origin": by_origin, "pairs": pairs, "redactions": redactions,
+            "quarantine": quarantine, "records_by_kind": by_kind}

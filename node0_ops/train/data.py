@@ -344,46 +344,26 @@ def read_slice(path: str | Path, kind: str = "sft") -> tuple[list[dict], list[di
 
 def load_examples_db(db, corpus_version: str, *, role: str | None = None, task: str | None = None,
                      split: str | None = None) -> list[dict]:
-    """Example rows of a corpus version from the lineage DB ``examples`` table.
-
-    Returns dicts with ``example_id``, ``role``, ``task``, ``split`` and ``messages`` (decoded) or
-    ``text``, ordered by ``example_id``.
+    """Example rows of a corpus version (:func:`node0_ops.corpus.store.load_examples`), ordered by
+    ``example_id``; ``messages`` decoded (or ``text``).
 
     Raises:
         DataError: the corpus version is unknown.
     """
+    from node0_ops.corpus import store
+
     if not db.scalar("select count(*) from corpus_version_members where corpus_version = ?", [corpus_version]):
         raise DataError(f"corpus version {corpus_version!r} has no members in {db.path}; "
-                        "list versions with: select corpus_version from corpus_versions")
-    sql = ("select e.example_id, e.role, e.task, e.split, e.messages, e.text from examples e "
-           "join corpus_version_members m on m.item_id = e.example_id "
-           "where m.corpus_version = ? and m.item_kind = 'example'")
-    params: list = [corpus_version]
-    for col, val in (("role", role), ("task", task), ("split", split)):
-        if val:
-            sql += f" and e.{col} = ?"
-            params.append(val)
-    rows = db.query(sql + " order by e.example_id", params)
-    for r in rows:
-        r["messages"] = json.loads(r["messages"]) if r.get("messages") else None
-    return rows
+                        "`node0-corpus stats` names the current one")
+    return store.load_examples(db, corpus_version, role=role, task=task, split=split)
 
 
 def load_pairs_db(db, corpus_version: str, *, role: str | None = None, task: str | None = None,
                   split: str | None = None) -> list[dict]:
-    """DPO pair rows (``pair_id, role, task, split, prompt`` decoded, ``chosen``, ``rejected``)."""
-    sql = ("select p.pair_id, p.role, p.task, p.split, p.prompt, p.chosen, p.rejected from dpo_pairs p "
-           "join corpus_version_members m on m.item_id = p.pair_id "
-           "where m.corpus_version = ? and m.item_kind = 'dpo_pair'")
-    params: list = [corpus_version]
-    for col, val in (("role", role), ("task", task), ("split", split)):
-        if val:
-            sql += f" and p.{col} = ?"
-            params.append(val)
-    rows = db.query(sql + " order by p.pair_id", params)
-    for r in rows:
-        r["prompt"] = json.loads(r["prompt"])
-    return rows
+    """DPO pair rows of a corpus version (:func:`node0_ops.corpus.store.load_pairs`; ``prompt`` decoded)."""
+    from node0_ops.corpus import store
+
+    return store.load_pairs(db, corpus_version, role=role, task=task, split=split)
 
 
 def content_hash(rows: Sequence[dict], keys: Sequence[str] = ("messages", "text", "prompt", "chosen", "rejected")) -> str:

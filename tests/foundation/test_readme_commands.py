@@ -16,6 +16,7 @@ A README command that matches neither table fails the test: add it to one of the
 The README's training command itself runs (1 step) in the ``slow`` test at the bottom.
 """
 
+import json
 import os
 import re
 import shlex
@@ -24,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,7 +76,7 @@ PARSE = ("node0-finetune train", "node0-finetune dpo", "node0-finetune resume", 
          "gt-model serve-api", "node0-inference serve", "node0-inference --model",
          "node0-inference prime --role witness --report --source")  # real data: tests/serve/test_prime_realdata.py
 # not console scripts: checked for existence instead of run (make targets, dagster's CLI)
-OTHER = ("make run", "make test", "DAGSTER_HOME=")
+OTHER = ("make run", "make test", "DAGSTER_HOME=", "dagster job launch")
 
 
 def _program(cmd: str) -> tuple[str, list[str]]:
@@ -236,3 +238,21 @@ def test_readme_train_command_trains_on_the_latest_corpus(commands, ctx):
     res = subprocess.run([*argv, "--quiet"], cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stderr[-3000:]
     assert '"status": "completed"' in res.stdout, res.stdout[-2000:]
+
+
+def test_readme_dagster_job_launches_name_real_jobs_partitions_and_config(commands):
+    """``dagster job launch -j JOB --tags ... --config-json ...``: the job is in the code location, its
+    partition tag names one of the job's partitions, and the run config validates against the job."""
+    from gastown_assets.definitions import defs
+
+    launches = [shlex.split(c) for c in commands if c.startswith("dagster job launch")]
+    assert launches, "the README shows no dagster job launch"
+    for argv in launches:
+        opts = dict(zip(argv[3::2], argv[4::2]))
+        job = defs.resolve_job_def(opts["-j"])
+        tags = json.loads(opts.get("--tags", "{}"))
+        part = tags.get("dagster/partition")
+        if part is not None:
+            assert part in job.partitions_def.get_partition_keys(), (argv, part)
+        config = json.loads(opts.get("--config-json", "{}"))
+        assert dg.validate_run_config(job, config), argv
