@@ -204,6 +204,10 @@ def test_dagster_ui_shows_registry_entry_with_versions(tmp_path):
         png = tmp_path / "registry.png"
         shot = _chromium_run(exe, tmp_path / "chrome-shot", page, f"--screenshot={png}")
         dom = _chromium_run(exe, tmp_path / "chrome-dom", page, "--dump-dom")
+        graph_page = f"{url}/locations/gastown_assets.definitions/asset-groups/models"
+        graph_png = tmp_path / "asset-graph.png"
+        graph_shot = _chromium_run(exe, tmp_path / "chrome-graph", graph_page, f"--screenshot={graph_png}")
+        graph_dom = _chromium_run(exe, tmp_path / "chrome-graph-dom", graph_page, "--dump-dom")
     finally:  # the webserver's group holds its code-server child too: TERM, then KILL whatever is left
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
@@ -229,3 +233,14 @@ def test_dagster_ui_shows_registry_entry_with_versions(tmp_path):
     for needle in ("registry_entry", "versions", "eval_score", "lineage", f"{ROLE}-v1@1", f"{ROLE}-v2@2", "cv-1", "0.75"):
         assert needle in html, f"rendered registry page {page} lacks {needle!r} (screenshot {png})"
     assert "Join the Dagster community" not in html, f"the community pop-up covers the page (screenshot {png})"
+    # the models group's lineage graph: the role chain and every stacked-adapter stage are nodes of it
+    print(f"asset graph screenshot: {graph_png} ({graph_page})")
+    assert graph_png.is_file(), f"chromium wrote no graph screenshot (rc {graph_shot.returncode}): {graph_shot.stderr[-2000:]}"
+    assert graph_png.stat().st_size > 20_000, f"graph screenshot {graph_png} is only {graph_png.stat().st_size} bytes"
+    for node in ("exported_model", "eval_report", "registry_entry", "role_deployment", "task_adapter_report", "dpo_model"):
+        assert node in graph_dom.stdout, f"rendered asset graph {graph_page} lacks {node!r} (screenshot {graph_png})"
+    keep = os.environ.get("GTFT_UI_SHOTS_DIR")
+    if keep:  # the PNGs a closing note or the README shows
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, Path(keep) / "registry-entry.png")
+        shutil.copy(graph_png, Path(keep) / "asset-graph.png")
