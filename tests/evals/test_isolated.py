@@ -25,7 +25,12 @@ EXIT_3 = [sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.ex
 
 
 @pytest.fixture
-def fake_gguf(tmp_path):
+def fake_gguf(tmp_path, monkeypatch):
+    """A stand-in model file; the crashed children's kept log folders go under ``tmp_path``, not /tmp."""
+    import tempfile
+
+    (tmp_path / "children").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "children"))
     p = tmp_path / "model-q4_k_m.gguf"
     p.write_bytes(b"GGUF")
     return p
