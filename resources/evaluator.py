@@ -42,7 +42,7 @@ class EvaluatorResource(dg.ConfigurableResource):
         from node0_ops.evals import load_suite, tasks_from_corpus
 
         suite = [t for t in load_suite(self.suite, limit_per_category=self.limit) if t.category == task]
-        corpus = [t for t in tasks_from_corpus([e for e in test_examples if e.get("task") == task])]
+        corpus = tasks_from_corpus([e for e in test_examples if e.get("task") == task])
         return suite + corpus[: self.max_corpus_tasks]
 
     def compare(self, baseline: tuple[str, list[str]], candidate: tuple[str, list[str]], tasks, *, labels: tuple[str, str],

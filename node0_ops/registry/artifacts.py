@@ -167,3 +167,12 @@ def preferred_gguf(artifacts: dict[str, dict]) -> str | None:
             return artifacts[kind]["path"]
     others = sorted(k for k in artifacts if k.startswith("gguf_"))
     return artifacts[others[0]]["path"] if others else None
+
+
+def export_artifacts(export: dict) -> dict[str, dict]:
+    """Registry artifacts of an exporter result dict (``ExportResult.to_dict()``): merged HF folder,
+    merged GGUFs, LoRA GGUFs, the q4_k_m Modelfile and the model card (see :func:`artifacts_from_export`)."""
+    return artifacts_from_export({"hf": export["merged_dir"], "gguf": export["ggufs"],
+                                  "lora_gguf": export.get("lora_ggufs", {}),
+                                  "modelfile": (export.get("modelfiles") or {}).get("q4_k_m") or "",
+                                  "model_card": export.get("model_card") or ""})

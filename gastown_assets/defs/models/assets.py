@@ -143,7 +143,7 @@ def registry_entry(context: dg.AssetExecutionContext, lineage: LineageResource,
                    eval_report: EvalReportHandle) -> dg.MaterializeResult:
     """Versioned registry entry (candidate) of the role model with artifacts, checksums, eval scores and lineage."""
     from node0_ops.registry import store as reg
-    from node0_ops.registry.artifacts import artifacts_from_export
+    from node0_ops.registry.artifacts import export_artifacts
 
     role = context.partition_key
     db = lineage.db()
@@ -157,10 +157,7 @@ def registry_entry(context: dg.AssetExecutionContext, lineage: LineageResource,
         raise dg.Failure(description=f"eval report {report_id} names export {rep['export_dir']}, which is not in the "
                                      "exports table", metadata={"report_id": report_id})
     export, adapter = row["result"], row["adapter_dir"]
-    artifacts = artifacts_from_export({"hf": export["merged_dir"], "gguf": export["ggufs"],
-                                       "lora_gguf": export.get("lora_ggufs", {}),
-                                       "modelfile": (export.get("modelfiles") or {}).get("q4_k_m") or "",
-                                       "model_card": export.get("model_card") or ""})
+    artifacts = export_artifacts(export)
     ref = reg.register_model(reg_db(lineage), role, None, [{"path": adapter, "kind": "role"}], artifacts,
                              rep["corpus_version"], eval_report=json.loads(rep["report"]),
                              notes=f"eval report {rep['report_id']}")

@@ -139,7 +139,7 @@ def dpo_model(context: dg.AssetExecutionContext, lineage: LineageResource, expor
               evaluator: EvaluatorResource, dpo_adapter: AdapterHandle) -> dg.MaterializeResult:
     """Role model with its DPO stage: exported, scored against the SFT-only role model, registered as a candidate version."""
     from node0_ops.registry import store as reg
-    from node0_ops.registry.artifacts import artifacts_from_export
+    from node0_ops.registry.artifacts import export_artifacts
     from node0_ops.registry.schema import registry_db
 
     role = context.partition_key
@@ -155,10 +155,7 @@ def dpo_model(context: dg.AssetExecutionContext, lineage: LineageResource, expor
                              passed=passed, reasons=reasons)
     row = _record_adapter(lineage, dpo_adapter, "dpo", res, top_lora, report_id, reports)
     export = res.to_dict()
-    artifacts = artifacts_from_export({"hf": export["merged_dir"], "gguf": export["ggufs"],
-                                       "lora_gguf": export.get("lora_ggufs", {}),
-                                       "modelfile": (export.get("modelfiles") or {}).get("q4_k_m") or "",
-                                       "model_card": export.get("model_card") or ""})
+    artifacts = export_artifacts(export)
     db = registry_db(lineage.state())
     ref = reg.register_model(db, role, None, [{"path": dpo_adapter.stacked_on, "kind": "role"}, row["ref"]], artifacts,
                              dpo_adapter.corpus_version, eval_report=cand_off,
