@@ -225,3 +225,58 @@ def test_answers_name_the_evidence_before_the_action(embedded):
     """The reason is decoded first, so the action is conditioned on the evidence the model just named."""
     ex, _ = embedded
     assert ex and all(list(json.loads(e.messages[-1]["content"]))[:2] == ["reason", "action"] for e in ex)
+
+
+@pytest.mark.realdata
+def test_step_families_from_real_prose(real_root):
+    """Steps whose decision lives in headings, numbered steps or a signals table get rules too."""
+    recs = _records(real_root / REAL_FORMULAS)
+    d = _rules(recs, "mol-deacon-patrol")
+    dh = d[("dolt-health", "dolt-health")]
+    assert dh.actions == {"hit": "escalate", "bloat": "dispatch-dog", "stale-backup": "dispatch-dog",
+                          "zombie-proc": "kill-imposters", "orphans": "cleanup", "clear": "continue"}
+    assert dh.threshold == 50000 and dh.extra["latency_ms"] == 5000
+    assert d[("check-convoy-completion", "convoy")].actions == {"hit": "close-convoy", "clear": "continue"}
+    cw = _rules(recs, "mol-witness-patrol")[("process-cleanups", "cleanup-wisp")]
+    assert cw.actions == {"dirty": "push-then-nuke", "lost": "escalate", "clear": "continue", "hit": "nuke"}
+    r = _rules(recs, "mol-refinery-patrol")
+    assert r[("process-branch", "rebase-conflict")].actions == {"hit": "conflict-task", "gone": "close-mr", "clear": "continue"}
+    assert r[("merge-push", "push-verify")].actions == {"hit": "retry", "clear": "continue"}
+    assert r[("loop-check", "loop")].actions == {"hit": "next-branch", "clear": "continue"}
+    sw = r[("context-check", "session-weight")]
+    assert sw.actions["hit"] == "handoff" and sw.threshold == 1.5 * 1024
+    comp = _rules(recs, "mol-dog-compactor")[("inspect", "compactor")]
+    assert (comp.threshold, comp.threshold_src, comp.actions["hit"]) == (500, "text", "compact")
+
+
+def _dolt_health_action(report: dict, thr: int) -> str:
+    """Independent reading of a ``gt health --json`` report (the formula's signal table)."""
+    if not report["server"]["running"]:
+        return "escalate"
+    if any(db["commits"] > thr for db in report["databases"]) or report["backups"]["dolt_stale"] \
+            or report["backups"]["jsonl_stale"]:
+        return "dispatch-dog"
+    if report["processes"]["zombie_count"]:
+        return "kill-imposters"
+    return "cleanup" if report["orphans"] else "continue"
+
+
+@pytest.mark.realdata
+def test_step_family_labels_match_the_planted_evidence(real_root):
+    import random as _random
+
+    from node0_ops.corpus.examples_scenarios import action_for
+    from node0_ops.corpus.scenarios.evidence import cases_for
+
+    recs = _records(real_root / REAL_FORMULAS)
+    dh = _rules(recs, "mol-deacon-patrol")[("dolt-health", "dolt-health")]
+    comp = _rules(recs, "mol-dog-compactor")[("inspect", "compactor")]
+    seen = Counter()
+    for case in cases_for(dh, _random.Random(3), 12):
+        report = json.loads(case.evidence[0][1])
+        assert action_for(dh, case.outcome) == _dolt_health_action(report, int(dh.threshold)), case.reason
+        seen[action_for(dh, case.outcome)] += 1
+    assert set(seen) == {"escalate", "dispatch-dog", "kill-imposters", "cleanup", "continue"}
+    for case in cases_for(comp, _random.Random(4), 12):
+        counts = [int(line.split("|")[2]) for line in case.evidence[0][1].splitlines() if line.startswith("| ") and "commits" not in line]
+        assert action_for(comp, case.outcome) == ("compact" if max(counts) > comp.threshold else "continue"), counts

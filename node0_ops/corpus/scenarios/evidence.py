@@ -664,12 +664,169 @@ def _checkpoint(rule, c):
                  f"{c.cat}'s worktree is clean; nothing to checkpoint.", wt, cites=[c.cat])]
 
 
+# ---- step-specific families ---------------------------------------------------------------
+
+def _health_json(c, *, running=True, latency=None, commits=None, dolt_stale=False, jsonl_stale=False, zombies=(),
+                 orphans=()) -> tuple[str, str]:
+    """``gt health --json`` (the HealthReport fields the deacon's dolt-health step lists)."""
+    dbs = [{"name": db, "issues": c.rng.randint(200, 9000), "open_issues": c.rng.randint(5, 300),
+            "wisps": c.rng.randint(10, 900), "open_wisps": c.rng.randint(0, 60),
+            "commits": (commits or {}).get(db, c.rng.randint(800, 30000))} for db in ("hq", "gt", "bd")]
+    rep = {"server": {"running": running, "pid": c.rng.randint(2000, 90000) if running else 0, "port": 3307,
+                      "latency_ms": (latency if latency is not None else c.rng.randint(2, 90)) if running else None,
+                      "connections": c.rng.randint(1, 30) if running else 0,
+                      "disk_usage_human": f"{c.rng.uniform(0.2, 9):.1f} GB"},
+           "databases": dbs if running else [],
+           "backups": {"dolt_stale": dolt_stale, "dolt_freshness": _age(c.rng.uniform(40, 300) if dolt_stale else c.rng.uniform(1, 25)),
+                       "jsonl_stale": jsonl_stale, "jsonl_freshness": _age(c.rng.uniform(40, 300) if jsonl_stale else c.rng.uniform(1, 25))},
+           "processes": {"zombie_count": len(zombies), "zombie_pids": list(zombies)},
+           "orphans": [{"name": o, "size": f"{c.rng.randint(1, 400)} MB"} for o in orphans], "pollution": []}
+    return "gt health --json", json.dumps(rep, indent=1)
+
+
+def _dolt_health(rule, c):
+    thr = int(rule.threshold or 50000)
+    lat_thr = int(rule.extra.get("latency_ms") or 5000)
+    db = c.rng.choice(("hq", "gt", "bd"))
+    out = [Case("clear-hit", "hit", [_health_json(c, running=False)],
+                "server.running is false: the Dolt server is down, a CRITICAL escalation.",
+                command='gt escalate -s CRITICAL "Dolt server is down"', cites=["running"])]
+    if "bloat" in rule.actions:
+        n = c.rng.randint(thr + 1000, thr * 3)
+        out.append(Case("above-threshold", "bloat", [_health_json(c, commits={db: n})],
+                        f"database {db} has {n} commits ({n} > {thr}): the compactor dog may have stalled, dispatch one.", target=db,
+                        command=f"gt dog dispatch --formula mol-dog-compactor --var db={db}", cites=[db]))
+        m = c.rng.randint(int(thr * 0.5), thr - 500)
+        out.append(Case("below-threshold", "clear", [_health_json(c, commits={db: m})],
+                        f"{db} is at {m} commits ({m} < {thr}), backups fresh, no zombies or orphans: Dolt health OK.", cites=[db]))
+    if "stale-backup" in rule.actions:
+        which = c.rng.choice(("dolt", "jsonl"))
+        out.append(Case("clear-hit", "stale-backup", [_health_json(c, dolt_stale=which == "dolt", jsonl_stale=which == "jsonl")],
+                        f"backups.{which}_stale is true: the backup dog may have failed, dispatch a backup.",
+                        command="gt dog dispatch --formula mol-dog-backup", cites=[f"{which}_stale"]))
+    if "zombie-proc" in rule.actions:
+        pids = [c.rng.randint(3000, 60000) for _ in range(c.rng.randint(1, 3))]
+        out.append(Case("clear-hit", "zombie-proc", [_health_json(c, zombies=pids)],
+                        f"processes.zombie_count is {len(pids)} (pid {pids[0]}): zombie Dolt servers, kill the imposters.",
+                        command="gt dolt kill-imposters", cites=[str(pids[0])]))
+    if "orphans" in rule.actions:
+        orphan = c.rng.choice(["testdb_", "beads_t", "doctest_"]) + c.hid(6)
+        out.append(Case("clear-hit", "orphans", [_health_json(c, orphans=[orphan])],
+                        f"orphan database {orphan} is accumulating: run the Dolt cleanup.", command="gt dolt cleanup", cites=[orphan]))
+    lat = c.rng.randint(int(lat_thr * 0.1), int(lat_thr * 0.8))
+    out.append(Case("nothing-wrong", "clear", [_health_json(c, latency=lat)],
+                    f"server running with {lat} ms latency ({lat} < {lat_thr} ms), every database under {thr} commits, backups fresh: OK.",
+                    cites=[str(lat)]))
+    return out
+
+
+def _convoy(rule, c):
+    cid = f"hq-cv-{c.hid(5)}"
+    name = c.rng.choice(["mail drain hardening", "sling vars rollout", "dolt migration", "v0.9 release", "routes cleanup"])
+    n = c.rng.randint(2, 6)
+    beads = [f"{c.rng.choice(RIGS)[1]}-{c.hid()}" for _ in range(n)]
+    lst = lambda done: ("gt convoy list", f"{'ID':<14} {'TITLE':<24} PROGRESS\n{cid:<14} {name:<24} {done}/{n} closed")
+    status = lambda open_: (f"gt convoy status {cid}", "\n".join(
+        [f"Convoy {cid}: {name}"] + [f"  {b:<10} {'open' if b in open_ else 'closed':<12} {c.rng.choice(['gastown', 'beads', 'ledger'])}"
+                                     for b in beads]))
+    open_ = beads[c.rng.randrange(n)]
+    return [Case("clear-hit", "hit", [lst(n), status(())], f"all {n} tracked issues of convoy {cid} are closed: close the convoy.",
+                 target=cid, command="gt convoy check", cites=[cid]),
+            Case("below-threshold", "clear", [lst(n - 1), status((open_,))],
+                 f"convoy {cid} is {n - 1}/{n} closed; {open_} is still open, so wait.", target=cid, cites=[open_]),
+            Case("nothing-wrong", "general:continue", [("gt convoy list", "No open convoys.")], "gt convoy list shows no open convoys.",
+                 cites=["convoys"])]
+
+
+def _compactor(rule, c):
+    thr = int(rule.threshold or 500)
+    dbs = ["hq", "bd", "gt"]
+    def counts(vals):
+        rows = "\n".join(f"| {db:<4} | {v:>8} |" for db, v in zip(dbs, vals))
+        return ("for db in hq bd gt; do dolt sql -q \"SELECT '$db' AS db, COUNT(*) AS commits FROM `$db`.dolt_log\"; done",
+                f"+------+----------+\n| db   | commits  |\n+------+----------+\n{rows}\n+------+----------+")
+    big = c.rng.randrange(3)
+    over = [c.rng.randint(int(thr * 1.2), thr * 8) if i == big else c.rng.randint(20, int(thr * 0.8)) for i in range(3)]
+    under = [c.rng.randint(20, int(thr * 0.95)) for _ in range(3)]
+    return [Case("above-threshold", "hit", [counts(over)], f"{dbs[big]} has {over[big]} commits ({over[big]} > {thr} threshold): compact it.",
+                 target=dbs[big], cites=[dbs[big]]),
+            Case("below-threshold", "clear", [counts(under)],
+                 f"hq {under[0]}, bd {under[1]} and gt {under[2]} commits are all under the {thr} threshold: skip compaction.",
+                 cites=[str(under[0])])]
+
+
+def _cleanup_wisp(rule, c):
+    wisp = f"{c.prefix}-wisp-{c.hid(5)}"
+    wt = f"polecats/{c.cat}"
+    lst = ("bd list --status open --label cleanup --json", json.dumps(
+        [{"id": wisp, "title": f"cleanup: {c.cat}", "status": "open", "issue_type": "task", "priority": 2,
+          "labels": ["cleanup", "state:pending"], "created_at": c.ts(c.rng.uniform(5, 300))}], indent=1))
+    branch = f"polecat/{c.cat}/{c.bead}"
+    st = lambda dirty: (f"git -C {wt} status --porcelain", git_status(c, dirty)[1])
+    unpushed = lambda n: (f"git -C {wt} log @{{u}}..HEAD --oneline", "\n".join(f"{c.sha()} wip: {c.bead} part {i + 1}" for i in range(n)))
+    stash = (f"git -C {wt} stash list", "")
+    out = [Case("dirty-worktree", "dirty", [lst, st(True), unpushed(0), stash],
+                f"{c.cat}'s worktree has uncommitted changes for cleanup wisp {wisp}: commit and push them, then nuke.",
+                target=f"{c.rig}/polecats/{c.cat}", bead=wisp, cites=[c.cat]),
+           Case("dirty-worktree", "dirty", [lst, st(False), unpushed(c.rng.randint(1, 3)), stash],
+                f"{c.cat} has unpushed commits on {branch} (wisp {wisp}): push to origin, then nuke.",
+                target=f"{c.rig}/polecats/{c.cat}", bead=wisp, cites=[c.cat]),
+           Case("clear-hit", "hit", [lst, st(False), unpushed(0), stash],
+                f"{c.cat}'s worktree is clean with nothing unpushed, so wisp {wisp} resolves locally: nuke and close the wisp.",
+                target=f"{c.rig}/polecats/{c.cat}", bead=wisp, command=f'bd close {wisp} --reason "Resolved: clean, nuked"', cites=[c.cat]),
+           Case("nothing-wrong", "clear", [("bd list --status open --label cleanup --json", "[]")],
+                "no open cleanup wisps in the list; skip the step.", cites=["cleanup"])]
+    if "lost" in rule.actions:
+        out.append(Case("conflicting-signals", "lost",
+                        [lst, (f"git -C {wt} status --porcelain", f"fatal: cannot change to '{wt}': No such file or directory"),
+                         (f"git ls-remote origin refs/heads/{branch}", "")],
+                        f"{c.cat}'s worktree is gone and {branch} is not on origin: the work of wisp {wisp} is lost, escalate to the deacon.",
+                        target="deacon/", bead=wisp, command=f'gt mail send deacon/ -s "RECOVERY_NEEDED {c.rig}/{c.cat}"', cites=[c.cat]))
+    return out
+
+
+def _push_verify(rule, c):
+    local = c.sha() + c.sha()
+    remote = c.sha() + c.sha()
+    ev = lambda r: [("git push origin main", "To github.com:town/" + c.rig + ".git"), ("git fetch origin", ""),
+                    ("echo \"Local: $(git rev-parse main)\"; echo \"Remote: $(git rev-parse origin/main)\"", f"Local:  {local}\nRemote: {r}")]
+    return [Case("clear-hit", "hit", ev(remote), f"local main {local[:7]} differs from origin/main {remote[:7]}: the push failed silently, retry it.",
+                 command="git push origin main", cites=[local[:7]]),
+            Case("nothing-wrong", "clear", ev(local), f"local and origin/main are both {local[:7]}: the push succeeded, go on.", cites=[local[:7]])]
+
+
+def _loop(rule, c):
+    rows = [f"{c.new_bead()}  polecat/{n}/{c.new_bead()}  {n}  ready  {_age(c.rng.uniform(2, 80))}" for n in c.others[:c.rng.randint(1, 3)]]
+    first = rows[0].split()[0]
+    return [Case("clear-hit", "hit", [(f"gt mq list {c.rig}", "\n".join(rows))],
+                 f"{len(rows)} more MR(s) wait in the {c.rig} queue, next {first}: go back to process-branch with it.", bead=first, cites=[first]),
+            Case("nothing-wrong", "clear", [(f"gt mq list {c.rig}", "No merge requests in queue.")],
+                 f"the {c.rig} queue is empty: no more branches, go on to the summary.", cites=[c.rig])]
+
+
+def _session_weight(rule, c):
+    heavy_mb = rule.threshold or 1536
+    rss = lambda mb: ("ps -o rss= -p $$", str(int(mb * 1024)))
+    age = lambda h: ("echo \"Session age: $(( ($(date +%s) - CREATED) / 3600 ))h\"", f"Session age: {h}h")
+    q = lambda n: (f"gt mq list {c.rig}", "\n".join(f"{c.new_bead()}  polecat/{x}/{c.new_bead()}  {x}  ready  {_age(c.rng.uniform(1, 40))}"
+                                                    for x in c.others[:n]) or "No merge requests in queue.")
+    big, old = int(heavy_mb * c.rng.uniform(1.0, 1.8)), c.rng.randint(9, 30)
+    small, young = c.rng.randint(150, 450), c.rng.randint(0, 3)
+    return [Case("above-threshold", "hit", [rss(big), age(old), q(c.rng.randint(0, 2))],
+                 f"RSS {big} MB (>= {int(heavy_mb)} MB) and a {old}h session: heavy, hand off to a fresh session.",
+                 command='gt handoff -m "refinery patrol: queue state ..."', cites=[str(big)]),
+            Case("below-threshold", "clear", [rss(small), age(young), q(c.rng.randint(1, 3))],
+                 f"RSS {small} MB and a {young}h session are light and MRs are queued: continue.", cites=[str(small)])]
+
+
 BUILDERS = {"zombie": _zombie, "idle": _idle, "dead-session": _dead, "refinery-stall": _refinery_stall,
             "deacon-down": _deacon_down, "health": _health, "boot-table": _table_cases, "dog-timeout": _dog_cases,
             "health-cycles": _with_docked, "tests": _tests, "rebase-conflict": _conflict, "queue": _queue,
             "context": _context, "export-spike": _export, "orphan-db": _orphan_db, "phantom-db": _phantom,
             "orphan-bead": _orphan_bead, "timer-gate": _gates, "stale-handoff": _stale_handoff, "reaper": _reaper,
-            "dolt-probe": _probe, "checkpoint": _checkpoint}
+            "dolt-probe": _probe, "checkpoint": _checkpoint, "dolt-health": _dolt_health, "convoy": _convoy,
+            "compactor": _compactor, "cleanup-wisp": _cleanup_wisp, "push-verify": _push_verify, "loop": _loop,
+            "session-weight": _session_weight}
 
 
 def cases_for(rule, rng: random.Random, n: int = 1) -> list[Case]:

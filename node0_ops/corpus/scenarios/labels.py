@@ -48,6 +48,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "merge": ("land", "integrate", "merge-branch"),
     "conflict-task": ("conflict-fix", "resolve-conflicts", "rebase-task"),
     "reap": ("close-out", "retire", "finish-off"),
+    "close-convoy": ("land-convoy", "finish-convoy", "convoy-done"),
+    "compact": ("flatten", "squash-history", "run-compaction"),
+    "kill-imposters": ("kill-zombies", "stop-imposters", "reap-servers"),
+    "push-then-nuke": ("commit-then-nuke", "save-then-nuke", "push-and-nuke"),
+    "nuke": ("remove-polecat", "tear-down", "destroy-sandbox"),
+    "next-branch": ("take-next", "next-mr", "pick-next"),
 }
 
 STYLES = (("formula", 0.3), ("snake", 0.2), ("upper", 0.1), ("alias", 0.4))

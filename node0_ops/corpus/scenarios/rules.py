@@ -39,7 +39,9 @@ ACTION_LEXICON: list[tuple[str, str]] = [
     (r"\bHALT\b|do not commit|do not proceed to commit", "halt"),
     (r"close the MR bead|close the mr\b", "close-mr"),
     (r"\breset (?:the|its) bead|--status=open --assignee", "reset-bead"),
-    (r"dispatch to (?:a )?dog|sling mol-orphan-scan", "dispatch-dog"),
+    (r"dispatch to (?:a )?dog|sling mol-orphan-scan|gt dog dispatch|dispatch a (?:compactor|backup)", "dispatch-dog"),
+    (r"kill-imposters", "kill-imposters"),
+    (r"gt dolt cleanup|dispatch cleanup", "cleanup"),
     (r"check-recovery", "recover"),
     (r"\bretr(?:y|ied)\b", "retry"),
     (r"\bmq reject\b|\breject\b|goes back", "reject"),
@@ -445,10 +447,23 @@ def _tests(f, s, t, p, vars_):
 
 
 def _conflict(f, s, t, p, vars_):
-    return _sentence_rule(f, s, t, "rebase-conflict", {
-        "hit": (r"if rebase failed with conflicts|a conflict means", None),
-        "gone": (r"if the branch no longer exists", None),
-        "clear": (r"if rebase succeeded", "continue")})
+    outcomes = {"hit": (r"if rebase failed with conflicts|a conflict means", None),
+                "gone": (r"if the branch no longer exists", None),
+                "clear": (r"if rebase succeeded", "continue")}
+    r = _sentence_rule(f, s, t, "rebase-conflict", outcomes)
+    if isinstance(r, Rule):
+        return r
+    # numbered-steps form: "If rebase FAILED with conflicts: 1. Abort ... 3. Create conflict-resolution task"
+    block = _section(t, r"^if rebase failed with conflicts")
+    act = action_of(consequent(block, r"conflicts")) if block else None
+    if act is None:
+        return r
+    actions, texts = {"hit": act}, [block]
+    for outcome in ("gone", "clear"):
+        cl, a = _find(t, outcomes[outcome][0], fallback=outcomes[outcome][1])
+        if cl and a:
+            actions[outcome], _ = a, texts.append(cl)
+    return Rule(f, s, "rebase-conflict", " | ".join(texts)[:900], actions)
 
 
 def _queue(f, s, t, p, vars_):
@@ -595,6 +610,121 @@ def _table_rule(f, s, t, family, header_rx, extra_thr=None):
     return f"{family}: no decision table"
 
 
+# ---- step-specific families (one formula step each, read from its own headings) ---------------
+
+def _section(text: str, pattern: str, limit: int = 1200) -> str | None:
+    """Text from the line matching ``pattern`` to the next bold/``If`` heading (its ``$ cmd`` lines kept),
+    or None. Reads "**Server down (CRITICAL):**"-style blocks whose bodies are commands."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if re.search(pattern, line.strip(), re.I):
+            out = [line.strip()]
+            for nxt in lines[i + 1:]:
+                s = nxt.strip()
+                if s.startswith("**") or re.match(r"(?:If|When)\b", s) or s.startswith("#"):
+                    break
+                if s:
+                    out.append(s)
+            return " ".join(out)[:limit]
+    return None
+
+
+def _labelled(f, s, t, family, outcomes: dict[str, tuple[str, str | None]], required: str = "hit",
+              **kw) -> Rule | str:
+    """Rule from heading blocks (:func:`_section`): ``outcomes = {outcome: (heading pattern, fallback
+    label)}``; the label is the block's action (lexicon) or the fallback when the block names none."""
+    actions, texts = {}, []
+    for outcome, (pat, fallback) in outcomes.items():
+        block = _section(t, pat)
+        if block is None:
+            continue
+        act = action_of(consequent(block, pat)) or fallback
+        if act:
+            actions[outcome], _ = act, texts.append(block)
+    if required not in actions:
+        return f"{family}: no '{outcomes[required][0]}' block with an action"
+    return Rule(f, s, family, " | ".join(texts)[:900], actions, **kw)
+
+
+def _dolt_health(f, s, t, p, vars_):
+    r = _labelled(f, s, t, "dolt-health", {
+        "hit": (r"^\*\*server down", None), "bloat": (r"^\*\*commit bloat", None),
+        "stale-backup": (r"^\*\*stale backups?", None), "zombie-proc": (r"^\*\*zombie processes", None),
+        "orphans": (r"^\*\*orphan dbs?", None), "clear": (r"^\*\*if everything is healthy", "continue")})
+    if isinstance(r, str):
+        return r
+    commits = _threshold(t, [r"commits > (\d+)"])
+    latency = _threshold(t, [r"latency_ms > (\d+)"])
+    return _with(r, threshold=commits, unit="commits", threshold_src="text" if commits else "",
+                 extra={"latency_ms": latency} if latency else {})
+
+
+def _convoy(f, s, t, p, vars_):
+    if not re.search(r"auto-closes convoys where all tracked|when all tracked issues close", t, re.I):
+        return "convoy: no 'auto-closes convoys where all tracked work is complete' sentence"
+    cl = clause(t, r"auto-closes convoys where all tracked|when all tracked issues close", 0)
+    return Rule(f, s, "convoy", cl, {"hit": "close-convoy", "clear": "continue"})
+
+
+def _compactor(f, s, t, p, vars_):
+    cl = clause(t, r"commit count against the threshold|exceeds threshold", 0)
+    if cl is None:
+        return "compactor: no commit-count threshold sentence"
+    thr, src = _var_threshold(p, r"threshold\s*\(?(?:configurable,\s*)?default", vars_)
+    if thr is None and var_default(vars_, "commit_threshold"):
+        thr, src = float(var_default(vars_, "commit_threshold")), "var:commit_threshold"
+    if thr is None:
+        return "compactor: no commit threshold (text or [vars] commit_threshold)"
+    return Rule(f, s, "compactor", cl, {"hit": "compact", "clear": "continue"}, threshold=thr, unit="commits",
+                threshold_src=src)
+
+
+_CLEANUP_WORDS = {"dirty": (r"uncommitted changes\W+commit and push, then nuke|unpushed commits\W+push to origin, then nuke",
+                            "push-then-nuke"),
+                  "lost": (r"all valuable work lost\W+escalate", "escalate"),
+                  "clear": (r"if no wisps, skip", "continue"),
+                  "hit": (r"if resolvable locally\W+fix and nuke", "nuke")}
+
+
+def _cleanup_wisp(f, s, t, p, vars_):
+    actions, texts = {}, []
+    for outcome, (pat, label) in _CLEANUP_WORDS.items():
+        m = re.search(pat, t, re.I)
+        if m:
+            actions[outcome] = label
+            texts.append(m.group(0))
+    if "dirty" not in actions or "hit" not in actions:
+        return "cleanup-wisp: no 'commit and push, then nuke' / 'fix and nuke' resolution options"
+    return Rule(f, s, "cleanup-wisp", " | ".join(texts), actions)
+
+
+def _push_verify(f, s, t, p, vars_):
+    r = _labelled(f, s, t, "push-verify", {"hit": (r"if shas differ", None), "clear": (r"if shas match", "continue")})
+    if isinstance(r, Rule) and r.actions["hit"] != "retry":
+        return f"push-verify: the 'If SHAs differ' block gives {r.actions['hit']!r}, not a retry"
+    return r
+
+
+def _loop(f, s, t, p, vars_):
+    if not re.search(r"more branches to process", t, re.I):
+        return "loop: no 'more branches to process' question"
+    yes = clause(t, r"if yes\W+return to process-branch", 0)
+    no = clause(t, r"if no\W+continue", 0)
+    if yes is None:
+        return "loop: no 'If yes: Return to process-branch' sentence"
+    return Rule(f, s, "loop", " | ".join(x for x in (yes, no) if x), {"hit": "next-branch", "clear": "continue"})
+
+
+def _session_weight(f, s, t, p, vars_):
+    cl = clause(t, r"if multiple signals suggest", 0)
+    if cl is None or not re.search(r"hand off", cl, re.I):
+        return "session-weight: no 'If multiple signals suggest ... hand off' sentence"
+    rss = re.search(r"at (\d+(?:\.\d+)?) ?GB is worse than cycling and restarting at (\d+) ?MB", t, re.I)
+    heavy = float(rss.group(1)) * 1024 if rss else 1536.0
+    return Rule(f, s, "session-weight", cl, {"hit": "handoff", "clear": "continue"}, threshold=heavy, unit="MB",
+                threshold_src="text" if rss else "")
+
+
 # (family, trigger on step id + title + prose, extractor); the first family whose trigger
 # matches and whose extractor returns a Rule wins; several may add rules to one step.
 FAMILIES = [
@@ -620,6 +750,13 @@ FAMILIES = [
     ("reaper", r"open_wisps. exceeds", _reaper),
     ("dolt-probe", r"if server unreachable", _probe),
     ("checkpoint", r"dirty worktree with a live session", _checkpoint),
+    ("dolt-health", r"gt health --json", _dolt_health),
+    ("convoy", r"convoy completion|auto-closes convoys", _convoy),
+    ("compactor", r"commit count against the threshold", _compactor),
+    ("cleanup-wisp", r"cleanup wisps?", _cleanup_wisp),
+    ("push-verify", r"if shas differ", _push_verify),
+    ("loop", r"more branches to process", _loop),
+    ("session-weight", r"fresh sessions are cheap", _session_weight),
 ]
 
 #: Families that also read the formula description (policies stated once for every step).
