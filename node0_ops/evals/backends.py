@@ -271,6 +271,7 @@ class LlamaCppBackend:
         self.structured_max_new_tokens = structured_max_new_tokens or max(768, max_new_tokens)
         self.seed = seed
         self._grammars: dict[str, object] = {}
+        self._last_messages: list[dict] | None = None
 
     def _apply_loras(self, paths: list[str], scale: float) -> None:
         import ctypes
@@ -302,7 +303,11 @@ class LlamaCppBackend:
                       max_tokens=max_tokens, seed=self.seed)
         if schema is not None:
             kwargs["grammar"] = self._grammar(schema)
-        self.llm.reset()
+        if messages != self._last_messages:
+            # a new prompt starts from an empty KV cache (answers do not depend on the previous
+            # case); the same prompt again (its constrained run) reuses the cached prompt tokens
+            self.llm.reset()
+        self._last_messages = [dict(m) for m in messages]
         out = self.llm.create_chat_completion(**kwargs)
         choice = out["choices"][0]
         self.last_hit_max_tokens = choice.get("finish_reason") == "length"  # read by the eval runner

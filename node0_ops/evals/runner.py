@@ -108,11 +108,22 @@ def run_suite_both(generate: Generate, tasks: list[EvalTask], *, model: str = ""
                    on_case: Callable[[CaseResult], None] | None = None) -> tuple[EvalReport, EvalReport]:
     """Unconstrained run of all tasks plus a constrained run of the structured ones.
 
+    Each structured task's constrained run comes right after its unconstrained run, so a
+    backend that keeps its KV cache for an identical prompt (:class:`LlamaCppBackend` does)
+    evaluates that prompt once for both.
+
     Returns:
         ``(unconstrained_report, constrained_report)``; the second holds only the
         structured tasks (free-text tasks would give identical answers).
     """
-    off = run_suite(generate, tasks, constrained=False, model=model, suite=suite, on_case=on_case)
-    on = run_suite(generate, [t for t in tasks if t.structured], constrained=True, model=model, suite=suite,
-                   on_case=on_case)
-    return off, on
+    off, on = [], []
+    for task in tasks:
+        off.append(run_task(generate, task, constrained=False))
+        if on_case:
+            on_case(off[-1])
+        if task.structured:
+            on.append(run_task(generate, task, constrained=True))
+            if on_case:
+                on_case(on[-1])
+    return (EvalReport(model=model, suite=suite, constrained=False, cases=off),
+            EvalReport(model=model, suite=suite, constrained=True, cases=on))

@@ -61,6 +61,44 @@ def test_run_suite_both_splits_structured():
     assert all(c.constrained for c in on.cases)
 
 
+
+def test_run_suite_both_runs_each_constrained_case_right_after_its_prompt():
+    calls = []
+
+    def generate(messages, schema):
+        calls.append((messages[-1]["content"], schema is not None))
+        return "{}"
+    run_suite_both(generate, TASKS)
+    prompts = [p for p, _ in calls]
+    for i, (prompt, constrained) in enumerate(calls):
+        if constrained:   # the KV cache of this prompt is still warm: same prompt, unconstrained, just before
+            assert i > 0 and calls[i - 1] == (prompt, False)
+    assert len(calls) == len(TASKS) + sum(t.structured for t in TASKS) and len(set(prompts)) == len(TASKS)
+
+
+def test_llama_backend_keeps_the_kv_cache_only_for_the_same_prompt():
+    from node0_ops.evals.backends import LlamaCppBackend
+
+    class FakeLlama:
+        resets = 0
+
+        def reset(self):
+            FakeLlama.resets += 1
+
+        def create_chat_completion(self, **kw):
+            return {"choices": [{"message": {"content": "{}"}, "finish_reason": "stop"}]}
+
+    be = LlamaCppBackend.__new__(LlamaCppBackend)
+    be.llm, be.n_ctx, be.max_new_tokens, be.structured_max_new_tokens, be.seed = FakeLlama(), 4096, 64, 64, 0
+    be._grammars, be._last_messages = {}, None
+    be._grammar = lambda schema: "grammar"
+    a, b = [{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]
+    be(a)
+    be(a, {"type": "object"})          # constrained run of the same prompt: no reset
+    be(b)
+    be(a)                              # a new prompt again: reset
+    assert FakeLlama.resets == 3
+
 def _case(tid, cat, role, passed):
     return CaseResult(tid, cat, role, passed, 1.0 if passed else 0.0, [] if passed else ["bad"], "a", "p", 0.1)
 
