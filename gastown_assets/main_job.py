@@ -1,7 +1,7 @@
 """The main job (`make run`): the whole pipeline on the configured town (default: embedded sample).
 
     python -m gastown_assets.main_job [--state-dir S] [--town T] [--role deacon] [--base auto]
-                                      [--train-minutes 9] [--max-steps N] [--learning-rate LR]
+                                      [--train-minutes 8.5] [--max-steps N] [--learning-rate LR]
                                       [--skip-training] [--no-real-data]
 
 One run of ``role_model_job`` (:mod:`gastown_assets.defs.jobs`) on the state's Dagster instance:
@@ -124,7 +124,7 @@ CURVE_SETTINGS = {"max_steps": 600, "learning_rate": 1e-3, "gradient_accumulatio
                   "lora.r": 16, "lora.lora_alpha": 32, "lora.top_layers": 0}
 BASE_SETTINGS = {"smollm2-135m": CURVE_SETTINGS, "qwen2.5-coder-0.5b": CURVE_SETTINGS}
 OTHER_BASE = {**CURVE_SETTINGS, "max_steps": 150}
-TRAIN_MINUTES = 9.0
+TRAIN_MINUTES = 8.5
 PREFERRED_BASES = ("qwen2.5-coder-0.5b", "smollm2-135m")
 
 
