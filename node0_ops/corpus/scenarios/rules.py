@@ -11,6 +11,9 @@ that say what to do under which evidence. Two shapes are read:
 - **Decision tables** (markdown ``| condition | ... | action |``, e.g. Boot's decision
   matrix, the dog timeout table, the health-scan cycles table): every row becomes a rule row
   with its numeric range (``< 5 min``, ``5-15 min``, ``> 15 min``, ``2x - 5x``, ``5+``) and flags.
+- **Heading blocks and numbered steps** ("**Server down (CRITICAL):**" + its command, "If rebase
+  FAILED with conflicts: 1. Abort ... 3. Create conflict-resolution task"): the block under the
+  heading is the consequent (:func:`_section`), for steps that state one reaction per signal.
 
 Thresholds come from the text when it states them ("older than 10 minutes", ">80%",
 "more than an hour") or from the formula's ``[vars]`` defaults (``{{idle_minutes}}``).
