@@ -465,7 +465,8 @@ def _conflict(f, s, t, p, vars_):
     for outcome in ("gone", "clear"):
         cl, a = _find(t, outcomes[outcome][0], fallback=outcomes[outcome][1])
         if cl and a:
-            actions[outcome], _ = a, texts.append(cl)
+            actions[outcome] = a
+            texts.append(cl)
     return Rule(f, s, "rebase-conflict", " | ".join(texts)[:900], actions)
 
 
@@ -643,7 +644,8 @@ def _labelled(f, s, t, family, outcomes: dict[str, tuple[str, str | None]], requ
             continue
         act = action_of(consequent(block, pat)) or fallback
         if act:
-            actions[outcome], _ = act, texts.append(block)
+            actions[outcome] = act
+            texts.append(block)
     if required not in actions:
         return f"{family}: no '{outcomes[required][0]}' block with an action"
     return Rule(f, s, family, " | ".join(texts)[:900], actions, **kw)
